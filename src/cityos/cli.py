@@ -1,0 +1,167 @@
+"""The `cityos` command. Each subcommand is a thin door onto a handler."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cityos.core.errors import CityOSError
+
+app = typer.Typer(help="CityOS: the digital city operating and governance platform.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+demo_app = typer.Typer(help="The seeded demo city.", no_args_is_help=True)
+geo_app = typer.Typer(help="Divisions and grids.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(geo_app, name="geo")
+
+err = Console(stderr=True)
+out = Console()
+
+
+def platform() -> Any:
+    from cityos.bootstrap import bootstrap
+    from cityos.core.logging import configure
+
+    p = bootstrap()
+    configure(p.settings.log_level)
+    return p
+
+
+@contextmanager
+def progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    with Progress(TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as bars:
+
+        def factory(name: str, total: int) -> Callable[[int], None]:
+            task = bars.add_task(name, total=total)
+            return lambda n: bars.advance(task, n)
+
+        yield factory
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (creates the schema on a new database)."""
+    from cityos.core.migrate import upgrade
+
+    p = platform()
+    upgrade(p.db)
+    out.print(f"database at {_safe_url(p.db.url)} is up to date")
+
+
+@demo_app.command("seed")
+def demo_seed(
+    scale: Annotated[str, typer.Option(help="S, M or L (see DESIGN.md)")] = "S",
+    seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same city")] = 1,
+) -> None:
+    """Generate the demo city deterministically (replaces the demo data)."""
+    from cityos.core.migrate import upgrade
+    from cityos.demo.seed import resolve_scale, run_seed
+
+    p = platform()
+    sc = resolve_scale(scale)
+    upgrade(p.db)
+    with progress_bars() as factory:
+        results = run_seed(p, sc, seed, factory)
+    for step, counts in results.items():
+        out.print(f"{step}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="server processes")] = 1,
+) -> None:
+    """Serve the web UI and the APIs."""
+    import uvicorn
+
+    p = platform()
+    out.print(f"CityOS is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    p.close()
+    uvicorn.run("cityos.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", proxy_headers=True)
+
+
+@app.command("worker")
+def worker(
+    once: Annotated[bool, typer.Option(help="run one pass and exit")] = False,
+    seconds: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    name: Annotated[str | None, typer.Option(help="worker name in job records")] = None,
+) -> None:
+    """Relay the outbox and run durable jobs and timers."""
+    from cityos.core.worker import Worker
+
+    w = Worker(platform(), name=name)
+    if once:
+        out.print(f"did {w.run_once()} item(s)")
+    else:
+        w.run_forever(max_seconds=seconds)
+
+
+@geo_app.command("import")
+def geo_import(file: Annotated[Path, typer.Argument(help="a GeoJSON FeatureCollection of divisions")]) -> None:
+    """Import divisions; the whole file is checked and written, or nothing is."""
+    from cityos.geo.handlers import ImportDivisions, parse_geojson_file
+
+    p = platform()
+    data = parse_geojson_file(file)
+    by_level = p.bus.handle(ImportDivisions(data, source=str(file)))
+    out.print("imported " + ", ".join(f"{n:,} {lv}" for lv, n in by_level.items()))
+
+
+@geo_app.command("export")
+def geo_export(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write (default: stdout)")] = None,
+    level: Annotated[list[str] | None, typer.Option(help="only these levels (repeatable)")] = None,
+) -> None:
+    """Export divisions as a GeoJSON FeatureCollection."""
+    from cityos.geo.handlers import export_divisions
+
+    fc = export_divisions(platform(), level)
+    text = json.dumps(fc, ensure_ascii=False)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {len(fc['features']):,} features to {output}")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+@geo_app.command("locate")
+def geo_locate(lon: float, lat: float) -> None:
+    """Which grid, village, township and district a point lies in."""
+    loc = platform().geo.locate(lon, lat)
+    out.print_json(json.dumps(loc.as_dict(), ensure_ascii=False))
+    if not loc.inside:
+        raise typer.Exit(1)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    try:
+        app()
+    except CityOSError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        if exc.details:
+            for d in exc.details[:20] if isinstance(exc.details, list) else [exc.details]:
+                err.print(f"  - {d}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""The web application, assembled in one place: routers of every context, error
+rendering, security headers, size limits, metrics, health."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cityos import __version__
+from cityos.core.errors import TooLarge
+from cityos.web import errors
+from cityos.web.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+if TYPE_CHECKING:
+    from cityos.bootstrap import Platform
+
+STATIC = Path(__file__).parent / "static"
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    # Everything the pages load is served by CityOS itself; tiles are the one
+    # configurable exception and are added to img-src when a tile URL is set.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: {tiles}; style-src 'self' 'unsafe-inline'; "
+                               "script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+}
+
+
+def create_app(platform: Platform | None = None) -> FastAPI:
+    from cityos.bootstrap import bootstrap
+    from cityos.core.logging import configure
+
+    if platform is None:
+        platform = bootstrap()
+        configure(platform.settings.log_level)
+    app = FastAPI(
+        title="CityOS API",
+        version=__version__,
+        description="Native API of CityOS (/api/v1/) and its standard doors: OGC API - Features (/ogc/).",
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.platform = platform
+    errors.install(app)
+    _middleware(app, platform)
+    _health(app, platform)
+    _routers(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="CityOS API",
+                                   swagger_js_url="/static/vendor/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/vendor/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/static/favicon.svg")
+
+    return app
+
+
+def _routers(app: FastAPI) -> None:
+    from cityos.geo.api import router as geo_router
+    from cityos.web.pages import router as pages_router
+
+    for r in (geo_router, pages_router):
+        app.include_router(r)
+
+
+def _middleware(app: FastAPI, platform: Platform) -> None:
+    limit = platform.settings.max_request_bytes
+    tiles = platform.settings.tile_url
+    tile_origin = ""
+    if tiles:
+        from urllib.parse import urlparse
+
+        u = urlparse(tiles.replace("{s}", "a"))
+        tile_origin = f"{u.scheme}://{u.netloc}"
+    headers = {k: v.replace("{tiles}", tile_origin) for k, v in SECURITY_HEADERS.items()}
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return errors.render(request, TooLarge(f"request body over {limit} bytes", field="Content-Length"))
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, name, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(request.method, name).observe(time.perf_counter() - t0)
+        for k, v in headers.items():
+            response.headers.setdefault(k, v)
+        if request.url.path.startswith("/docs"):
+            # Swagger UI's page needs inline scripts; its assets are served by FastAPI's defaults.
+            del response.headers["Content-Security-Policy"]
+        return response
+
+
+def _health(app: FastAPI, platform: Platform) -> None:
+    @app.get("/healthz", tags=["ops"], summary="The process is alive")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["ops"], summary="Ready to serve: the database answers and its schema is current")
+    def readyz() -> JSONResponse:
+        from cityos.core.migrate import is_current
+
+        try:
+            platform.db.ping()
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"},
+                                status_code=503)
+        if not is_current(platform.db):
+            return JSONResponse({"status": "unavailable", "database": "schema not current; run `cityos db upgrade`"},
+                                status_code=503)
+        return JSONResponse({"status": "ready", "database": "ok"})
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
