@@ -59,5 +59,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None, p
 
 def _import_wirings() -> None:
     # Importing a context's handlers module registers its wiring function.
-    import cityos.core.worker
-    import cityos.geo.handlers  # noqa: F401
+    import cityos.core.worker  # noqa: F401
+    from cityos.contexts import modules
+
+    modules("handlers")

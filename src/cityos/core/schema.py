@@ -1,23 +1,13 @@
-"""Imports every context's tables so that `metadata` is complete (migrations, tests).
-
-A context that adds a store.py adds its module here.
-"""
+"""Imports every context's tables (its `store` module) so that `metadata` is complete."""
 
 from __future__ import annotations
 
-import importlib
-
 from sqlalchemy import MetaData
 
+from cityos.contexts import modules
 from cityos.core.db import metadata
-
-STORE_MODULES = [
-    "cityos.core.store",
-    "cityos.geo.store",
-]
 
 
 def load_all() -> MetaData:
-    for name in STORE_MODULES:
-        importlib.import_module(name)
+    modules("store")
     return metadata

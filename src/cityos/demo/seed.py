@@ -44,8 +44,9 @@ def seed_step(name: str, order: int, total: Callable[[Scale], int]) -> Callable[
 
 
 def load_steps() -> list[SeedStep]:
-    import cityos.demo.geo_step  # noqa: F401
+    from cityos.contexts import modules
 
+    modules("seed")
     return sorted({s.name: s for s in STEPS}.values(), key=lambda s: s.order)
 
 

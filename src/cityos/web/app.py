@@ -69,11 +69,13 @@ def create_app(platform: Platform | None = None) -> FastAPI:
 
 
 def _routers(app: FastAPI) -> None:
-    from cityos.geo.api import router as geo_router
+    from cityos.contexts import modules
     from cityos.web.pages import router as pages_router
 
-    for r in (geo_router, pages_router):
-        app.include_router(r)
+    for kind in ("api", "pages"):
+        for module in modules(kind):
+            app.include_router(module.router)
+    app.include_router(pages_router)
 
 
 def _middleware(app: FastAPI, platform: Platform) -> None:

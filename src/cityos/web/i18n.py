@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 LANGS = ("zh-CN", "en")
+_loaded: list[bool] = []
 
 MESSAGES: dict[str, dict[str, str]] = {
     "app.title": {"zh-CN": "CityOS 城市运行和治理平台", "en": "CityOS city operation and governance platform"},
@@ -29,6 +30,17 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+def _load_context_labels() -> None:
+    # Each context may keep its labels in `cityos.<context>.labels.MESSAGES`.
+    from cityos.contexts import modules
+
+    for module in modules("labels"):
+        for key, entry in module.MESSAGES.items():
+            if key in MESSAGES and MESSAGES[key] != entry:
+                raise RuntimeError(f"label {key!r} defined twice")
+            MESSAGES[key] = entry
+
+
 def pick_lang(request: Request) -> str:
     q = request.query_params.get("lang")
     if q in LANGS:
@@ -38,6 +50,9 @@ def pick_lang(request: Request) -> str:
 
 
 def t(key: str, lang: str) -> str:
+    if not _loaded:
+        _load_context_labels()
+        _loaded.append(True)
     entry = MESSAGES.get(key)
     if entry is None:
         return key

@@ -17,12 +17,24 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
-def render(request: Request, name: str, **context: Any) -> Response:
+# Top navigation: (order, path, label key). A context's pages module adds its entries.
+NAV: list[tuple[int, str, str]] = [(0, "/", "nav.home"), (10, "/map", "nav.map"), (1000, "/docs", "nav.api")]
+
+
+def add_nav(order: int, path: str, label_key: str) -> None:
+    if (order, path, label_key) not in NAV:
+        NAV.append((order, path, label_key))
+        NAV.sort()
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     lang = pick_lang(request)
     p = get_platform(request)
     response = templates.TemplateResponse(
         request, name,
-        {"lang": lang, "t": lambda key: t(key, lang), "langs": LANGS, "tile_url": p.settings.tile_url or "", **context},
+        {"lang": lang, "t": lambda key: t(key, lang), "langs": LANGS, "tile_url": p.settings.tile_url or "",
+         "nav": NAV, "actor": getattr(request.state, "actor", None), **context},
+        status_code=status_code,
     )
     if request.query_params.get("lang") in LANGS:
         response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
