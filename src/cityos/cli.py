@@ -23,6 +23,12 @@ geo_app = typer.Typer(help="Divisions and grids.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(geo_app, name="geo")
+apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+user_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(audit_app, name="audit")
+app.add_typer(user_app, name="user")
 
 err = Console(stderr=True)
 out = Console()
@@ -74,7 +80,7 @@ def demo_seed(
     with progress_bars() as factory:
         results = run_seed(p, sc, seed, factory)
     for step, counts in results.items():
-        out.print(f"{step}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        out.print(f"{step}: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in counts.items()))
 
 
 @app.command("serve")
@@ -144,6 +150,93 @@ def geo_locate(lon: float, lat: float) -> None:
     out.print_json(json.dumps(loc.as_dict(), ensure_ascii=False))
     if not loc.inside:
         raise typer.Exit(1)
+
+
+def _system_actor() -> Any:
+    from cityos.identity.model import SYSTEM
+
+    return SYSTEM
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Option(help="what the key is for")],
+    user: Annotated[str, typer.Option(help="the user the key acts as")] = "admin",
+    scope: Annotated[list[str] | None, typer.Option(help="permission scopes, e.g. case.read or case.* (repeatable)")] = None,
+    days: Annotated[int | None, typer.Option(help="expire after this many days")] = None,
+) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    from datetime import timedelta
+
+    from cityos.identity.handlers import CreateCredential
+
+    p = platform()
+    expires = p.clock.now() + timedelta(days=days) if days else None
+    cid, secret = p.bus.handle(CreateCredential(_system_actor(), user, name, "api_key", tuple(scope or ["*"]), expires))
+    err.print(f"API key #{cid} for {user} ({', '.join(scope or ['*'])}); store it now, it is not shown again:")
+    print(secret)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: int) -> None:
+    """Revoke an API key or token by its number."""
+    from cityos.identity.handlers import RevokeCredential
+
+    platform().bus.handle(RevokeCredential(_system_actor(), key_id))
+    out.print(f"revoked #{key_id}")
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    node: Annotated[str, typer.Option(help="division code the user belongs to")],
+    role: Annotated[list[str] | None, typer.Option(help="role held at --node (repeatable)")] = None,
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    password: Annotated[str | None, typer.Option(help="password (prompted when omitted)")] = None,
+) -> None:
+    """Create a user with roles at a node."""
+    from cityos.identity.handlers import CreateUser
+
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    platform().bus.handle(CreateUser(_system_actor(), username, name, password, node, grants=[(r, node) for r in role or []]))
+    out.print(f"created {username}")
+
+
+@audit_app.command("seal")
+def audit_seal() -> None:
+    """Chain every audit record written so far (the worker does this every few seconds)."""
+    from datetime import timedelta
+
+    from cityos.identity.audit import seal
+
+    p = platform()
+    n = seal(p.db, p.clock.now(), horizon=timedelta(0))
+    out.print(f"sealed {n:,} record(s)")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit hash chain; name the first broken record. Exit 1 if broken."""
+    from datetime import timedelta
+
+    from cityos.identity import store
+    from cityos.identity.audit import seal, verify
+
+    p = platform()
+    seal(p.db, p.clock.now(), horizon=timedelta(seconds=2))
+    with p.db.read() as conn:
+        from sqlalchemy import func, select
+
+        total = conn.execute(select(func.count()).select_from(store.audit_log)).scalar_one()
+    with progress_bars() as factory:
+        result = verify(p.db, factory("verifying", int(total)))
+    if result.ok:
+        out.print(f"audit chain intact: {result.checked:,} sealed record(s) verified, {result.unsealed:,} not yet sealed")
+        return
+    err.print(f"[red]audit chain broken[/red] at seal_seq {result.broken_at} (record id {result.broken_id}): {result.reason}",
+              highlight=False)
+    raise typer.Exit(1)
 
 
 def _safe_url(url: str) -> str:

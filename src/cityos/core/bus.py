@@ -24,6 +24,7 @@ class MessageBus:
         self._commands: dict[type, CommandHandler] = {}
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
         self._jobs: dict[str, JobHandler] = {}
+        self.recurring: dict[str, int] = {}
 
     # commands -----------------------------------------------------------
     def register(self, command_type: type, handler: CommandHandler) -> None:
@@ -47,6 +48,11 @@ class MessageBus:
     # jobs ---------------------------------------------------------------
     def register_job(self, kind: str, handler: JobHandler) -> None:
         self._jobs[kind] = handler
+
+    def register_recurring(self, kind: str, handler: JobHandler, every_s: int) -> None:
+        """A job the workers keep scheduled (sweeps, sealers, probes): one row, rescheduled after each run."""
+        self.register_job(kind, handler)
+        self.recurring[kind] = every_s
 
     def job_handler(self, kind: str) -> JobHandler | None:
         return self._jobs.get(kind)

@@ -76,9 +76,17 @@ class Worker:
             log.info("job.finished", job_id=job.id, kind=job.kind, outcome=outcome)
         return len(claimed)
 
+    def ensure_recurring(self) -> None:
+        """Make sure every recurring job has its row (idempotent; any worker may do it)."""
+        now = self.p.clock.now()
+        with self.p.db.begin() as conn:
+            for kind, every in self.p.bus.recurring.items():
+                jobq.enqueue(conn, kind, {}, run_at=now, now=now, interval_s=every, dedupe_key=f"recurring:{kind}")
+
     def run_forever(self, idle_sleep: float = 0.5, max_seconds: float | None = None) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        self.ensure_recurring()
         log.info("worker.started", worker=self.name, kinds=self.p.bus.job_kinds)
         t0 = time.monotonic()
         while not self._stop and (max_seconds is None or time.monotonic() - t0 < max_seconds):

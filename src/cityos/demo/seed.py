@@ -28,15 +28,15 @@ class SeedStep:
     name: str
     order: int
     total: Callable[[Scale], int]
-    run: Callable[[SeedContext, Progress], dict[str, int]]
+    run: Callable[[SeedContext, Progress], dict[str, int | str]]
 
 
 STEPS: list[SeedStep] = []
 
 
 def seed_step(name: str, order: int, total: Callable[[Scale], int]) -> Callable[
-        [Callable[[SeedContext, Progress], dict[str, int]]], Callable[[SeedContext, Progress], dict[str, int]]]:
-    def deco(fn: Callable[[SeedContext, Progress], dict[str, int]]) -> Callable[[SeedContext, Progress], dict[str, int]]:
+        [Callable[[SeedContext, Progress], dict[str, int | str]]], Callable[[SeedContext, Progress], dict[str, int | str]]]:
+    def deco(fn: Callable[[SeedContext, Progress], dict[str, int | str]]) -> Callable[[SeedContext, Progress], dict[str, int | str]]:
         STEPS.append(SeedStep(name, order, total, fn))
         return fn
 
@@ -58,9 +58,9 @@ def resolve_scale(name: str) -> Scale:
 
 
 def run_seed(platform: Platform, scale: Scale, seed: int,
-             progress_factory: Callable[[str, int], Progress] | None = None) -> dict[str, dict[str, int]]:
+             progress_factory: Callable[[str, int], Progress] | None = None) -> dict[str, dict[str, int | str]]:
     ctx = SeedContext(platform, scale, seed)
-    results: dict[str, dict[str, int]] = {}
+    results: dict[str, dict[str, int | str]] = {}
     for step in load_steps():
         tick = progress_factory(step.name, step.total(scale)) if progress_factory else (lambda n: None)
         results[step.name] = step.run(ctx, tick)

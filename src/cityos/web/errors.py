@@ -43,17 +43,42 @@ def ogc(request: Request, exc: CityOSError) -> Response:
 register_renderer("/ogc", ogc)
 
 
+def html_page(request: Request, exc: CityOSError) -> Response:
+    from cityos.web.pages import render as render_page
+
+    return render_page(request, "error.html", status_code=exc.status, error=exc)
+
+
 def render(request: Request, exc: CityOSError) -> Response:
     path = request.url.path
     for prefix, renderer in RENDERERS:
         if path.startswith(prefix):
             return renderer(request, exc)
+    if "text/html" in request.headers.get("accept", "") and not path.startswith(("/api/", "/static/")):
+        return html_page(request, exc)
     return native(request, exc)
+
+
+def _audit_denial(request: Request, exc: CityOSError) -> None:
+    """Every refusal for lack of role or scope leaves an audit record (who tried what, where)."""
+    from cityos.identity import audit
+    from cityos.identity.model import ANONYMOUS
+
+    try:
+        p = request.app.state.platform
+        actor = getattr(request.state, "actor", None) or ANONYMOUS
+        with p.db.begin() as conn:
+            audit.record(conn, actor, "access.denied", "request", f"{request.method} {request.url.path}"[:120],
+                         p.clock.now(), details={"reason": str(exc)[:500]})
+    except Exception as err:  # the refusal must still be answered if the audit cannot be written
+        log.error("audit.denial_failed", error=repr(err)[:300])
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(CityOSError)
     async def _domain(request: Request, exc: CityOSError) -> Response:
+        if exc.status == 403:
+            _audit_denial(request, exc)
         return render(request, exc)
 
     @app.exception_handler(RequestValidationError)

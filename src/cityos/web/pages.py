@@ -27,13 +27,23 @@ def add_nav(order: int, path: str, label_key: str) -> None:
         NAV.sort()
 
 
+def _actor(request: Request) -> Any:
+    from cityos.core.errors import CityOSError
+    from cityos.identity.web import resolve_actor
+
+    try:
+        return resolve_actor(request)
+    except CityOSError:
+        return None
+
+
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     lang = pick_lang(request)
     p = get_platform(request)
     response = templates.TemplateResponse(
         request, name,
         {"lang": lang, "t": lambda key: t(key, lang), "langs": LANGS, "tile_url": p.settings.tile_url or "",
-         "nav": NAV, "actor": getattr(request.state, "actor", None), **context},
+         "nav": NAV, "actor": _actor(request), **context},
         status_code=status_code,
     )
     if request.query_params.get("lang") in LANGS:

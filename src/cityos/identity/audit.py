@@ -1,0 +1,110 @@
+"""The audit log: every write and every read of personal data leaves a record.
+
+Records are appended in the transaction of the change they describe (so they commit
+together) without taking a global lock; a sealer then links them into a hash chain in
+seal order (`seal_seq`): each record's content hash, chained to the previous record's
+chain hash. Changing or deleting a sealed record breaks the chain at that point, which
+`cityos audit verify` finds and names. Sealing runs as a recurring worker job, and
+before every verify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection
+
+from cityos.core.db import Database
+from cityos.identity import store
+from cityos.identity.model import GENESIS, Actor, AuditEntry, chain_hash, content_hash
+
+SEAL_HORIZON = timedelta(seconds=2)  # leave in-flight transactions time to commit
+SEAL_LOCK = 7_311_001  # PostgreSQL advisory lock id: one sealer at a time
+
+
+def record(conn: Connection, actor: Actor, action: str, object_type: str, object_id: Any, now: datetime, *,
+           node: str | None = None, details: dict[str, Any] | None = None) -> None:
+    """Append one audit record inside the caller's transaction."""
+    grant = actor.primary()
+    store.append_audit(conn, [AuditEntry(
+        at=now, actor=actor.username, role=grant.role if grant else (actor.via if not actor.authenticated else None),
+        node=node or (grant.node if grant else None), action=action, object_type=object_type,
+        object_id=None if object_id is None else str(object_id), ip=actor.ip, purpose=actor.purpose,
+        details=details or {},
+    )])
+
+
+def seal(db: Database, now: datetime, *, horizon: timedelta = SEAL_HORIZON, batch: int = 20_000,
+         progress: Callable[[int], None] | None = None) -> int:
+    """Chain every record older than the horizon that is not sealed yet. Returns how many."""
+    total = 0
+    while True:
+        with db.begin() as conn:
+            if db.is_postgres and not conn.execute(text(f"SELECT pg_try_advisory_xact_lock({SEAL_LOCK})")).scalar():
+                return total
+            seq, prev = store.seal_head(conn)
+            prev = prev or GENESIS
+            rows = store.unsealed(conn, now - horizon, batch)
+            seals = []
+            for r in rows:
+                seq += 1
+                ch = content_hash(store.row_to_entry(r))
+                prev = chain_hash(prev, ch)
+                seals.append({"b_id": r["id"], "b_seq": seq, "b_content": ch, "b_chain": prev})
+            store.set_seals(conn, seals)
+        total += len(seals)
+        if progress:
+            progress(len(seals))
+        if len(rows) < batch:
+            return total
+
+
+@dataclass
+class VerifyResult:
+    checked: int
+    unsealed: int
+    broken_at: int | None = None  # seal_seq of the first bad record
+    broken_id: int | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+
+def verify(db: Database, progress: Callable[[int], None] | None = None, chunk: int = 50_000) -> VerifyResult:
+    """Walk the chain in seal order; name the first record whose hash or link is wrong."""
+    t = store.audit_log
+    prev = GENESIS
+    expected_seq = 1
+    checked = 0
+    with db.read() as conn:
+        unsealed = store.count_unsealed(conn)
+        result = conn.execution_options(yield_per=chunk).execute(
+            select(t).where(t.c.seal_seq.is_not(None)).order_by(t.c.seal_seq)
+        ).mappings()
+        pending = 0
+        for r in result:
+            seq = r["seal_seq"]
+            if seq != expected_seq:
+                reason = f"record(s) with seal_seq {expected_seq}..{seq - 1} are missing (deleted)"
+                return VerifyResult(checked, unsealed, expected_seq, r["id"], reason)
+            ch = content_hash(store.row_to_entry(r))
+            if ch != r["content_hash"]:
+                return VerifyResult(checked, unsealed, seq, r["id"], "its content was changed after sealing")
+            prev = chain_hash(prev, ch)
+            if prev != r["chain_hash"]:
+                return VerifyResult(checked, unsealed, seq, r["id"], "its chain hash does not follow the previous record")
+            checked += 1
+            expected_seq += 1
+            pending += 1
+            if progress and pending >= chunk:
+                progress(pending)
+                pending = 0
+        if progress and pending:
+            progress(pending)
+    return VerifyResult(checked, unsealed)
