@@ -1,0 +1,395 @@
+"""Case loop tables and queries: categories, calendar, cases, their events and
+attachments, notifications, and the incremental indicator counters."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from cityos.core.db import JSONType, UTCDateTime, metadata
+from cityos.core.store import BigId
+from cityos.governance.model import CATEGORY_COLUMNS, Category, Stats
+from cityos.identity.model import Scope
+from cityos.identity.store import in_scope
+
+case_categories = Table(
+    "case_categories",
+    metadata,
+    Column("code", String(5), primary_key=True),
+    Column("kind", String(5), nullable=False),
+    Column("class_code", String(2), nullable=False),
+    Column("class_zh", String(80), nullable=False),
+    Column("class_en", String(120), nullable=False),
+    Column("name_zh", String(80), nullable=False),
+    Column("name_en", String(120), nullable=False),
+    Column("limit_value", Integer, nullable=False),
+    Column("limit_type", String(16), nullable=False),
+    Column("owner_level", String(10), nullable=False),
+    Column("dept_city", String(40), nullable=False),
+    Column("dept_district", String(40), nullable=False),
+    Column("sector_township", String(40), nullable=False),
+    Column("public", Boolean, nullable=False),
+    Column("emergency", Boolean, nullable=False),
+    Column("filing_condition", Text, nullable=False),
+    Column("closing_condition", Text, nullable=False),
+    Column("attributes", JSONType, nullable=False),  # extra questions (Open311 attributes)
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+calendar_days = Table(
+    "calendar_days",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("kind", String(8), nullable=False),  # holiday | makeup
+    Column("name", String(80), nullable=False),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("number", String(20), nullable=False, unique=True),
+    Column("source", String(12), nullable=False),  # public | grid | sensor | hotline | upper | staff
+    Column("source_ref", String(60)),  # e.g. the 12345 work-order number
+    Column("category_code", String(5), nullable=False),
+    Column("kind", String(5), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("lon", Float),
+    Column("lat", Float),
+    Column("address", String(300)),
+    Column("grid_code", String(15)),
+    Column("village_code", String(12)),
+    Column("township_code", String(9)),
+    Column("district_code", String(6)),
+    Column("node", String(15), nullable=False),  # the finest division the case lies in (scope key)
+    Column("owner_level", String(10), nullable=False),
+    Column("owner_node", String(15), nullable=False),
+    Column("handler_unit", String(40)),
+    Column("co_units", JSONType, nullable=False),
+    Column("routing", JSONType, nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("deadline", UTCDateTime),
+    Column("deadline_version", Integer, nullable=False, default=0),
+    Column("overdue", Boolean, nullable=False, default=False),
+    Column("overdue_at", UTCDateTime),
+    Column("escalation_level", Integer, nullable=False, default=0),
+    Column("emergency", Boolean, nullable=False, default=False),
+    Column("public", Boolean, nullable=False, default=False),
+    Column("reporter_name", String(80)),
+    Column("reporter_phone", String(20)),
+    Column("reporter_user", String(80)),
+    Column("rework_count", Integer, nullable=False, default=0),
+    Column("return_count", Integer, nullable=False, default=0),
+    Column("master_id", BigInteger),
+    Column("extension", JSONType),
+    Column("satisfied", Boolean),
+    Column("alarm_ref", String(60)),
+    Column("reported_by", String(80)),
+    Column("created_by", String(80), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("dispatched_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Index("ix_cases_state_node", "state", "node"),
+    Index("ix_cases_district_state", "district_code", "state"),
+    Index("ix_cases_township_state", "township_code", "state"),
+    Index("ix_cases_overdue_deadline", "overdue", "deadline"),
+    Index("ix_cases_handler_state", "handler_unit", "state"),
+    Index("ix_cases_category_created", "category_code", "created_at"),
+    Index("ix_cases_created", "created_at"),
+    Index("ix_cases_source_ref", "source", "source_ref"),
+    Index("ix_cases_master", "master_id"),
+)
+
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("case_id", BigInteger, nullable=False, index=True),
+    Column("action", String(24), nullable=False),
+    Column("from_state", String(12)),
+    Column("to_state", String(12), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("role", String(40)),
+    Column("node", String(15)),
+    Column("note", Text),
+    Column("payload", JSONType, nullable=False),
+    Column("counted", Boolean, nullable=False, default=False),  # applied to case_stats yet?
+    Index("ix_case_events_uncounted", "counted", "id"),
+)
+
+case_attachments = Table(
+    "case_attachments",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("case_id", BigInteger, nullable=False, index=True),
+    Column("filename", String(200), nullable=False),
+    Column("content_type", String(80), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("path", String(400), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(80), nullable=False),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("recipient_user", String(80), index=True),
+    Column("recipient_unit", String(40), index=True),
+    Column("kind", String(30), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("case_id", BigInteger),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("read_at", UTCDateTime),
+)
+
+STAT_FIELDS = [f for f in Stats.__dataclass_fields__]
+case_stats = Table(
+    "case_stats",
+    metadata,
+    Column("period", String(7), primary_key=True),
+    Column("node", String(40), primary_key=True),  # a division code or a unit code
+    *[Column(f, Float if f == "handling_seconds" else Integer, nullable=False, default=0) for f in STAT_FIELDS],
+)
+
+
+# --- categories and calendar ----------------------------------------------------------------
+
+def upsert_categories(conn: Connection, cats: list[Category], now: datetime) -> None:
+    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    rows = [{**c.as_row(), "attributes": [], "updated_at": now} for c in cats]
+    stmt = ins(case_categories)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=["code"], set_={c: stmt.excluded[c] for c in [*CATEGORY_COLUMNS[1:], "updated_at"]}), rows)
+
+
+def load_categories(conn: Connection) -> list[Category]:
+    rows = conn.execute(select(*[case_categories.c[c] for c in CATEGORY_COLUMNS]).order_by(case_categories.c.code)).all()
+    return [Category(*r) for r in rows]
+
+
+def category_attributes(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+    return {r[0]: r[1] for r in conn.execute(select(case_categories.c.code, case_categories.c.attributes))}
+
+
+def set_calendar(conn: Connection, days: list[tuple[date, str, str]]) -> None:
+    conn.execute(calendar_days.delete())
+    if days:
+        conn.execute(insert(calendar_days), [{"day": d, "kind": k, "name": n} for d, k, n in days])
+
+
+def load_calendar(conn: Connection) -> list[tuple[date, str]]:
+    return [(r[0], r[1]) for r in conn.execute(select(calendar_days.c.day, calendar_days.c.kind))]
+
+
+# --- cases ------------------------------------------------------------------------------------
+
+def next_case_id(conn: Connection) -> int:
+    """Take the next case id before inserting, so the readable number can carry it.
+
+    PostgreSQL: the column's sequence (no lock held); SQLite: the writer holds the
+    database's only write lock, so max+1 cannot be taken twice."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        return int(conn.execute(text("SELECT nextval(pg_get_serial_sequence('cases', 'id'))")).scalar_one())
+    return int(conn.execute(select(func.coalesce(func.max(cases.c.id), 0) + 1)).scalar_one())
+
+
+def insert_case(conn: Connection, values: dict[str, Any]) -> int:
+    return int(conn.execute(insert(cases).values(**values).returning(cases.c.id)).scalar_one())
+
+
+def get_case(conn: Connection, case_id: int, *, lock: bool = False) -> dict[str, Any] | None:
+    q = select(cases).where(cases.c.id == case_id)
+    if lock and conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    r = conn.execute(q).mappings().first()
+    return dict(r) if r else None
+
+
+def update_case(conn: Connection, case_id: int, values: dict[str, Any]) -> None:
+    conn.execute(update(cases).where(cases.c.id == case_id).values(**values))
+
+
+def add_event(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(case_events).values(counted=False, **values))
+
+
+def events_of(conn: Connection, case_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(select(case_events).where(case_events.c.case_id == case_id).order_by(case_events.c.id)).mappings()
+    return [dict(r) for r in rows]
+
+
+def case_filter(scope: Scope, *, state: str | None = None, states: tuple[str, ...] | None = None,
+                category: str | None = None, node: str | None = None, handler_unit: str | None = None,
+                overdue: bool | None = None, source: str | None = None, q: str | None = None,
+                emergency: bool | None = None) -> ColumnElement[bool]:
+    conds: list[ColumnElement[bool]] = [in_scope(cases.c.node, scope)]
+    if state:
+        conds.append(cases.c.state == state)
+    if states:
+        conds.append(cases.c.state.in_(states))
+    if category:
+        conds.append(cases.c.category_code == category)
+    if node:
+        conds.append(cases.c.node.startswith(node))
+    if handler_unit:
+        conds.append(cases.c.handler_unit == handler_unit)
+    if overdue is not None:
+        conds.append(cases.c.overdue == overdue)
+    if source:
+        conds.append(cases.c.source == source)
+    if emergency is not None:
+        conds.append(cases.c.emergency == emergency)
+    if q:
+        like = f"%{q}%"
+        conds.append((cases.c.title.like(like)) | (cases.c.description.like(like)) | (cases.c.number == q))
+    return and_(*conds)
+
+
+def list_cases(conn: Connection, where: ColumnElement[bool], limit: int, offset: int,
+               order: str = "-created_at") -> tuple[list[dict[str, Any]], int]:
+    total = conn.execute(select(func.count()).select_from(cases).where(where)).scalar_one()
+    col = cases.c[order.lstrip("-")]
+    rows = conn.execute(select(cases).where(where).order_by(col.desc() if order.startswith("-") else col, cases.c.id.desc())
+                        .limit(limit).offset(offset)).mappings().all()
+    return [dict(r) for r in rows], int(total)
+
+
+def counts_by_state(conn: Connection, where: ColumnElement[bool]) -> dict[str, int]:
+    rows = conn.execute(select(cases.c.state, func.count()).where(where).group_by(cases.c.state)).all()
+    return {str(s): int(n) for s, n in rows}
+
+
+def insert_attachment(conn: Connection, values: dict[str, Any]) -> int:
+    return int(conn.execute(insert(case_attachments).values(**values).returning(case_attachments.c.id)).scalar_one())
+
+
+def attachments_of(conn: Connection, case_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(select(case_attachments).where(case_attachments.c.case_id == case_id)
+                        .order_by(case_attachments.c.id)).mappings()
+    return [dict(r) for r in rows]
+
+
+def find_by_source_ref(conn: Connection, source: str, refs: list[str]) -> set[str]:
+    if not refs:
+        return set()
+    rows = conn.execute(select(cases.c.source_ref).where(cases.c.source == source, cases.c.source_ref.in_(refs)))
+    return {r[0] for r in rows}
+
+
+# --- timers: overdue and escalation sweeps (set-based; safe with several workers) --------------
+
+def mark_overdue(conn: Connection, now: datetime, limit: int = 50_000) -> list[dict[str, Any]]:
+    """Flag open, dispatched cases whose deadline passed; returns the ones flagged now."""
+    due = select(cases.c.id).where(cases.c.overdue.is_(False), cases.c.deadline < now,
+                                   cases.c.state.in_(("dispatched", "signed", "handling"))).limit(limit)
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    stmt = (update(cases).where(cases.c.id.in_(due.scalar_subquery()), cases.c.overdue.is_(False))
+            .values(overdue=True, overdue_at=now, updated_at=now)
+            .returning(cases.c.id, cases.c.number, cases.c.handler_unit, cases.c.owner_level, cases.c.owner_node))
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def due_for_escalation(conn: Connection, before: datetime, limit: int = 1000) -> list[dict[str, Any]]:
+    q = (select(cases.c.id, cases.c.escalation_level, cases.c.owner_level, cases.c.owner_node, cases.c.number,
+                cases.c.grid_code, cases.c.township_code, cases.c.district_code, cases.c.overdue_at)
+         .where(cases.c.overdue.is_(True), cases.c.overdue_at < before, cases.c.owner_level != "city",
+                cases.c.state.in_(("dispatched", "signed", "handling")))
+         .order_by(cases.c.overdue_at).limit(limit))
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def escalate(conn: Connection, case_id: int, from_level: int, values: dict[str, Any]) -> bool:
+    """Move a case one level up, only if nobody did it already (exactly once)."""
+    res = conn.execute(update(cases).where(cases.c.id == case_id, cases.c.escalation_level == from_level)
+                       .values(escalation_level=from_level + 1, **values))
+    return res.rowcount == 1
+
+
+# --- notifications --------------------------------------------------------------------------------
+
+def notify(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(notifications), rows)
+
+
+def inbox(conn: Connection, user: str, units: list[str], after_id: int, limit: int) -> list[dict[str, Any]]:
+    cond = notifications.c.recipient_user == user
+    if units:
+        cond = cond | notifications.c.recipient_unit.in_(units)
+    rows = conn.execute(select(notifications).where(cond, notifications.c.id > after_id)
+                        .order_by(notifications.c.id.desc()).limit(limit)).mappings()
+    return [dict(r) for r in rows]
+
+
+# --- indicators -------------------------------------------------------------------------------------
+
+def uncounted_events(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    q = select(case_events.c.id, case_events.c.action, case_events.c.at, case_events.c.payload).where(
+        case_events.c.counted.is_(False)).order_by(case_events.c.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def mark_counted(conn: Connection, ids: list[int]) -> None:
+    if ids:
+        conn.execute(update(case_events).where(case_events.c.id.in_(ids)).values(counted=True))
+
+
+def add_stats(conn: Connection, deltas: dict[tuple[str, str], dict[str, float]]) -> None:
+    """Add counter deltas to (period, node) rows, creating them as needed."""
+    if not deltas:
+        return
+    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    rows = []
+    for (period, node), d in sorted(deltas.items()):
+        rows.append({"period": period, "node": node, **{f: d.get(f, 0) for f in STAT_FIELDS}})
+    stmt = ins(case_stats)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["period", "node"],
+                                            set_={f: case_stats.c[f] + stmt.excluded[f] for f in STAT_FIELDS}), rows)
+
+
+def stats_for(conn: Connection, nodes: list[str], periods: list[str]) -> dict[str, Stats]:
+    out = {n: Stats() for n in nodes}
+    if not nodes:
+        return out
+    rows = conn.execute(select(case_stats.c.node, *[func.sum(case_stats.c[f]) for f in STAT_FIELDS])
+                        .where(case_stats.c.node.in_(nodes), case_stats.c.period.in_(periods))
+                        .group_by(case_stats.c.node)).all()
+    for r in rows:
+        values: dict[str, Any] = {f: (float(v or 0) if f == "handling_seconds" else int(v or 0))
+                                  for f, v in zip(STAT_FIELDS, r[1:], strict=True)}
+        out[r[0]] = Stats(**values)
+    return out
