@@ -13,14 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from cityos.bootstrap import Platform, bootstrap
 from cityos.core.clock import FixedClock
 from cityos.core.config import Settings
 from cityos.core.db import Database
 from cityos.core.migrate import upgrade
-from cityos.core.schema import load_all
 
 PG_URL = os.environ.get("CITYOS_TEST_DATABASE_URL")
 ENGINE = "postgresql" if PG_URL else "sqlite"
@@ -30,39 +28,60 @@ def pytest_report_header() -> str:
     return f"cityos test database: {ENGINE}" + (f" ({PG_URL})" if PG_URL else "")
 
 
+def _pg(url: str) -> str:
+    return url if "+psycopg" in url else url.replace("postgresql://", "postgresql+psycopg://")
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    assert PG_URL
+    with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _pg_db_url(name: str) -> str:
+    assert PG_URL
+    return _pg(PG_URL.rsplit("/", 1)[0] + "/" + name)
+
+
+_PG_BASE = (PG_URL or "x/cityos").rsplit("/", 1)[1]
+_counter = iter(range(1, 1_000_000))
+
+
 @pytest.fixture(scope="session")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated database: a SQLite file copied per test, or the PostgreSQL database itself."""
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database: a SQLite file copied per test, or a PostgreSQL template
+    database that each test's database is created from (CREATE DATABASE ... TEMPLATE)."""
     if PG_URL:
-        db = Database(PG_URL if "+psycopg" in PG_URL else PG_URL.replace("postgresql://", "postgresql+psycopg://"))
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        name = f"{_PG_BASE}_tpl"
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_admin(f'CREATE DATABASE "{name}"')
+        db = Database(_pg_db_url(name))
         upgrade(db)
         db.dispose()
-        return db.url
+        yield name
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
     path = tmp_path_factory.mktemp("template") / "template.db"
     db = Database(f"sqlite:///{path}")
     upgrade(db)
     db.dispose()
-    return str(path)
-
-
-def _truncate_all(db: Database) -> None:
-    names = [t.name for t in reversed(load_all().sorted_tables)]
-    with db.engine.begin() as conn:
-        conn.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
+    yield str(path)
 
 
 @pytest.fixture
-def database_url(_template: str, tmp_path: Path) -> str:
+def database_url(_template: str, tmp_path: Path) -> Iterator[str]:
     if PG_URL:
-        db = Database(_template)
-        _truncate_all(db)
-        db.dispose()
-        return _template
+        name = f"{_PG_BASE}_t{next(_counter)}"
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{_template}"')
+        yield _pg_db_url(name)
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
     target = tmp_path / "cityos.db"
     shutil.copy(_template, target)
-    return f"sqlite:///{target}"
+    yield f"sqlite:///{target}"
 
 
 def make_settings(url: str, data_dir: Path) -> Settings:
@@ -97,10 +116,41 @@ def seed(p: Platform, scale: str = "S", seed_no: int = 1) -> None:
     run_seed(p, resolve_scale(scale), seed_no)
 
 
+@pytest.fixture(scope="session")
+def _seeded_template(_template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The S demo city, seeded once per session and copied per test (a file or a template database)."""
+    if PG_URL:
+        name = f"{_PG_BASE}_seeded"
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{_template}"')
+        p = bootstrap(make_settings(_pg_db_url(name), tmp_path_factory.mktemp("seeded")))
+        seed(p)
+        p.close()
+        yield name
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
+    path = tmp_path_factory.mktemp("seeded") / "seeded.db"
+    shutil.copy(_template, path)
+    p = bootstrap(make_settings(f"sqlite:///{path}", path.parent / "data"))
+    seed(p)
+    p.close()
+    yield str(path)
+
+
 @pytest.fixture
-def seeded(platform: Platform) -> Platform:
-    seed(platform)
-    return platform
+def seeded(request: pytest.FixtureRequest, database_url: str, _seeded_template: str) -> Iterator[Platform]:
+    """The platform on a copy of the seeded S city (ask for it before `platform`/`client`)."""
+    if PG_URL:
+        name = database_url.rsplit("/", 1)[1]
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{_seeded_template}"')
+    else:
+        target = database_url.split("///", 1)[1]
+        shutil.copy(_seeded_template, target)
+        for suffix in ("-wal", "-shm"):
+            Path(target + suffix).unlink(missing_ok=True)
+    platform: Platform = request.getfixturevalue("platform")
+    yield platform
 
 
 def free_port() -> int:

@@ -14,6 +14,8 @@ CONTEXTS: tuple[str, ...] = (
     "geo",
     "identity",
     "governance",
+    "governance.open311",
+    "governance.command",
     "grassroots",
     "perception",
     "data",

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_request_bytes: int = 10 * 1024 * 1024
     geo_index_ttl_s: float = 5.0
+    open311_jurisdiction: str = Field(default="500000", description="the jurisdiction_id this Open311 server answers for")
 
     @field_validator("database_url")
     @classmethod

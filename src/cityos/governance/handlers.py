@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -142,6 +143,9 @@ class ReportCase:
     idempotency_key: str | None = None
     node: str | None = None  # a division code when there is no point (e.g. a hotline address)
     alarm_ref: str | None = None
+    # Called inside the intake transaction with (conn, case_id): a door that keeps details of
+    # its own (Open311) writes them with the case, all or nothing.
+    on_created: Callable[[Connection, int], None] | None = None
 
 
 SOURCES = ("public", "grid", "sensor", "hotline", "upper", "staff")
@@ -178,7 +182,7 @@ def report_case(p: Platform, cmd: ReportCase) -> dict[str, Any]:
     node = next(c for c in (chain.get(lv) for lv in reversed(LEVELS)) if c)
     if cmd.source != "public" and actor.via != "system" and not actor.can("case.report", node):
         raise Forbidden(f"the location {node} is outside your scope", field="location")
-    body = {k: v for k, v in cmd.__dict__.items() if k not in ("actor", "idempotency_key")}
+    body = {k: v for k, v in cmd.__dict__.items() if k not in ("actor", "idempotency_key", "on_created")}
     key = idempotency.check_key(cmd.idempotency_key)
     scope_key = f"case:{actor.username}"
     body_hash = idempotency.request_hash(body)
@@ -207,6 +211,8 @@ def report_case(p: Platform, cmd: ReportCase) -> dict[str, Any]:
         }
         nodes = _nodes(values)
         store.insert_case(conn, values)
+        if cmd.on_created is not None:
+            cmd.on_created(conn, case_id)
         store.add_event(conn, {"case_id": case_id, "action": "create", "from_state": None, "to_state": "collected",
                                "at": now, "actor": actor.username, "role": _role(actor), "node": node,
                                "note": None, "payload": {"nodes": nodes, "public": public, "routing": decision.as_dict()}})

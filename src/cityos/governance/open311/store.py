@@ -1,0 +1,87 @@
+"""Open311 request details that a case does not carry itself, and batch tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, String, Table, Text, and_, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from cityos.core.db import JSONType, UTCDateTime, metadata
+from cityos.core.store import BigId
+from cityos.governance.store import cases
+from cityos.identity.store import org_units
+
+open311_requests = Table(
+    "open311_requests",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("case_id", BigInteger, unique=True),  # empty while a batch request waits for its case
+    Column("token", String(40), unique=True),
+    Column("service_code", String(5), nullable=False),
+    Column("attributes", JSONType, nullable=False),
+    Column("email", String(200)),
+    Column("first_name", String(80)),
+    Column("last_name", String(80)),
+    Column("device_id", String(200)),
+    Column("account_id", String(200)),
+    Column("media_url", Text),
+    Column("address_id", String(60)),
+    Column("jurisdiction_id", String(60)),
+    Column("api_user", String(80), nullable=False),
+    Column("pending", JSONType),  # the whole request, for batch services until the case is filed
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# GET requests filters public cases by time: an index for exactly that.
+Index("ix_cases_source_created", cases.c.source, cases.c.created_at)
+
+
+def insert_request(conn: Connection, values: dict[str, Any]) -> int:
+    return int(conn.execute(insert(open311_requests).values(**values).returning(open311_requests.c.id)).scalar_one())
+
+
+def by_token(conn: Connection, token: str) -> dict[str, Any] | None:
+    r = conn.execute(select(open311_requests).where(open311_requests.c.token == token)).mappings().first()
+    return dict(r) if r else None
+
+
+def by_id(conn: Connection, rid: int) -> dict[str, Any] | None:
+    r = conn.execute(select(open311_requests).where(open311_requests.c.id == rid)).mappings().first()
+    return dict(r) if r else None
+
+
+def set_case(conn: Connection, rid: int, case_id: int) -> None:
+    conn.execute(update(open311_requests).where(open311_requests.c.id == rid).values(case_id=case_id, pending=None))
+
+
+def requests(conn: Connection, where: ColumnElement[bool], limit: int) -> list[dict[str, Any]]:
+    """Public cases joined with their Open311 details and the responsible unit's name."""
+    q = (select(cases, open311_requests.c.media_url, open311_requests.c.address_id, open311_requests.c.token,
+                org_units.c.name_zh.label("unit_name"))
+         .select_from(cases.outerjoin(open311_requests, open311_requests.c.case_id == cases.c.id)
+                      .outerjoin(org_units, org_units.c.code == cases.c.handler_unit))
+         .where(and_(cases.c.source == "public", where)).order_by(cases.c.created_at.desc()).limit(limit))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def last_notes(conn: Connection, case_ids: list[int]) -> dict[int, str]:
+    from cityos.governance.store import case_events
+
+    if not case_ids:
+        return {}
+    rows = conn.execute(select(case_events.c.case_id, case_events.c.note).where(
+        case_events.c.case_id.in_(case_ids), case_events.c.note.is_not(None)).order_by(case_events.c.id)).all()
+    out: dict[int, str] = {}
+    for cid, note in rows:
+        out[int(cid)] = str(note)
+    return out
+
+
+def master_states(conn: Connection, ids: list[int]) -> dict[int, tuple[str, datetime]]:
+    if not ids:
+        return {}
+    rows = conn.execute(select(cases.c.id, cases.c.state, cases.c.updated_at).where(cases.c.id.in_(ids))).all()
+    return {int(r[0]): (str(r[1]), r[2]) for r in rows}
