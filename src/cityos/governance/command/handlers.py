@@ -113,9 +113,9 @@ def issue_instruction(p: Platform, cmd: IssueInstruction) -> dict[str, Any]:
         if not targets:
             raise ValidationError("the rule picks no target", field="targets")
         limit_node = parent["node"] if parent else None
+        scope = actor.scope("instruction.issue" if parent is None else "instruction.task")  # once, not per target
         outside = [u for u, node, _ in targets
-                   if not actor.can("instruction.issue" if parent is None else "instruction.task", node)
-                   or (limit_node and not node.startswith(limit_node))]
+                   if not scope.contains(node) or (limit_node and not node.startswith(limit_node))]
         if outside:
             raise Forbidden(f"{len(outside)} target(s) outside your scope, nothing sent: {', '.join(outside[:10])}",
                             field="targets")
