@@ -166,9 +166,7 @@ def test_cli_apikey_create_prints_the_key_last(seeded: Platform, database_url: s
 
 def test_rate_limit_answers_429_with_retry_after(seeded: Platform, client: Any,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import cityos.identity.web as web
-
-    monkeypatch.setattr(web, "PER_IP_PER_MINUTE", 3)
+    monkeypatch.setattr(seeded.settings, "rate_limit_ip_per_minute", 3)  # CITYOS_RATE_LIMIT_IP_PER_MINUTE
     codes = [client.get("/api/v1/me").status_code for _ in range(5)]
     assert codes[:3] == [200, 200, 200] and codes[3] == 429
     r = client.get("/api/v1/me")

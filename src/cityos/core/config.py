@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_request_bytes: int = 10 * 1024 * 1024
     geo_index_ttl_s: float = 5.0
+    rate_limit_ip_per_minute: int = Field(default=3000, ge=1, description="requests per client IP per minute")
+    rate_limit_key_per_minute: int = Field(default=6000, ge=1, description="requests per API key or token per minute")
 
     @field_validator("database_url")
     @classmethod
