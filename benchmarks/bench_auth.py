@@ -13,7 +13,11 @@ requests over one keep-alive httpx connection, interleaved round-robin:
   - apikey: `GET /api/v1/auth/check` with `X-API-Key`;
   - bearer: `GET /api/v1/auth/check` with `Authorization: Bearer`.
 Reports p50/p95/mean per series (ms) and the added cost of each protected series
-(protected minus open, at p50 and mean). Prints one JSON object.
+(protected minus open, at p50 and mean). A second phase sends the same number of
+requests again in blocks of --block of one kind, in turn, and reads the server
+process's CPU time around each block: the server CPU per request of each kind, and
+its added cost, which other load on the machine disturbs far less than latency.
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -57,6 +61,12 @@ def stats_ms(values: list[float]) -> dict[str, float]:
     a = np.asarray(values) * 1000
     return {"n": len(values), "mean": round(float(a.mean()), 3), "p50": round(float(np.percentile(a, 50)), 3),
             "p95": round(float(np.percentile(a, 95)), 3), "p99": round(float(np.percentile(a, 99)), 3)}
+
+
+def server_cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by the server process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_up(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -121,6 +131,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     times[name].append(time.perf_counter() - t)
                     if resp.status_code != 200:
                         raise SystemExit(f"{name}: {path} answered {resp.status_code}: {resp.text[:300]}")
+            # Server CPU per request: blocks of one kind in turn, the server's CPU time read around
+            # each block (steadier than latency when other work shares the machine).
+            cpu: dict[str, float] = {name: 0.0 for name in series}
+            done: dict[str, int] = {name: 0 for name in series}
+            for _ in range(max(1, args.requests // args.block)):
+                for name, (path, headers) in series.items():
+                    c0 = server_cpu_s(proc.pid)
+                    for _ in range(args.block):
+                        client.get(path, headers=headers)
+                    cpu[name] += server_cpu_s(proc.pid) - c0
+                    done[name] += args.block
     finally:
         proc.terminate()
         try:
@@ -129,15 +150,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             proc.kill()
         tmp.cleanup()
     figures = {name: stats_ms(v) for name, v in times.items()}
+    cpu_ms = {name: round(cpu[name] / done[name] * 1000, 3) for name in series}
     added = {name: {"p50": round(figures[name]["p50"] - figures["open"]["p50"], 3),
-                    "mean": round(figures[name]["mean"] - figures["open"]["mean"], 3)}
+                    "mean": round(figures[name]["mean"] - figures["open"]["mean"], 3),
+                    "server_cpu": round(cpu_ms[name] - cpu_ms["open"], 3)}
              for name in ("apikey", "bearer")}
     return {
         "benchmark": "auth", "engine": "postgresql" if args.database_url.startswith("postgresql") else "sqlite",
         "scale": args.scale, "requests_per_series": args.requests, "latency_ms": figures,
+        "server_cpu_ms_per_request": cpu_ms,
         "added_ms": added, "target_added_ms": TARGET_ADDED_MS,
         "meets_target": all(a["p50"] < TARGET_ADDED_MS for a in added.values()),
-        "machine": {"cpus": os.cpu_count(), "python": pyplatform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": pyplatform.python_version(), "load_avg_1m": os.getloadavg()[0]},
     }
 
 
@@ -145,6 +169,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", default="S")
     ap.add_argument("--requests", type=int, default=3000, help="timed requests per series")
+    ap.add_argument("--block", type=int, default=100, help="requests per block in the server-CPU phase")
     ap.add_argument("--warmup", type=int, default=200, help="untimed requests per series first")
     ap.add_argument("--database-url", default="", help="use this (fresh) database instead of a temporary SQLite file")
     ap.add_argument("--quiet-server", action="store_true", help="hide the server's stderr")
