@@ -166,10 +166,31 @@ def test_cli_apikey_create_prints_the_key_last(seeded: Platform, database_url: s
 
 def test_rate_limit_answers_429_with_retry_after(seeded: Platform, client: Any,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import cityos.identity.web as web
-
-    monkeypatch.setattr(web, "PER_IP_PER_MINUTE", 3)
+    monkeypatch.setattr(seeded.settings, "rate_limit_ip_per_minute", 3)  # CITYOS_RATE_LIMIT_IP_PER_MINUTE
     codes = [client.get("/api/v1/me").status_code for _ in range(5)]
     assert codes[:3] == [200, 200, 200] and codes[3] == 429
     r = client.get("/api/v1/me")
     assert int(r.headers["retry-after"]) >= 1 and r.json()["error"]["code"] == "rate_limited"
+
+
+def test_a_key_sees_grant_changes_and_deactivation_at_once(seeded: Platform, client: Any) -> None:
+    # The credential, its user and the grants are read afresh on every request (no cache).
+    admin = bearer(token_for(client, "admin"))
+    key = client.post("/api/v1/apikeys", json={"name": "k", "username": "grid.member"}, headers=admin).json()["key"]
+    before = client.get("/api/v1/me", headers={"X-API-Key": key}).json()["grants"]
+    r = client.post("/api/v1/users/grid.member/roles", json={"role": "verifier", "node": "500103"}, headers=admin)
+    assert r.status_code == 201, r.text
+    gid = r.json()["id"]
+    after = client.get("/api/v1/me", headers={"X-API-Key": key}).json()["grants"]
+    assert [g["id"] for g in after] == [g["id"] for g in before] + [gid] and after[-1]["role"] == "verifier"
+    assert client.delete(f"/api/v1/roles/{gid}", headers=admin).status_code == 204
+    assert client.get("/api/v1/me", headers={"X-API-Key": key}).json()["grants"] == before
+    with seeded.db.begin() as conn:
+        conn.execute(update(store.role_grants).where(store.role_grants.c.user_id == select(store.users.c.id)
+                     .where(store.users.c.username == "grid.member").scalar_subquery()).values(revoked_at=seeded.clock.now()))
+    me = client.get("/api/v1/me", headers={"X-API-Key": key}).json()
+    assert me["username"] == "grid.member" and me["grants"] == []
+    with seeded.db.begin() as conn:
+        conn.execute(update(store.users).where(store.users.c.username == "grid.member").values(active=False))
+    r = client.get("/api/v1/me", headers={"X-API-Key": key})
+    assert r.status_code == 401 and "user inactive" in r.json()["error"]["message"]

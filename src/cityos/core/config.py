@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = 10 * 1024 * 1024
     geo_index_ttl_s: float = 5.0
     open311_jurisdiction: str = Field(default="500000", description="the jurisdiction_id this Open311 server answers for")
+    rate_limit_ip_per_minute: int = Field(default=3000, ge=1, description="requests per client IP per minute")
+    rate_limit_key_per_minute: int = Field(default=6000, ge=1, description="requests per API key or token per minute")
 
     @field_validator("database_url")
     @classmethod

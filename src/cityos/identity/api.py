@@ -37,7 +37,8 @@ def token(request: Request, username: str = Form(...), password: str = Form(...)
 
 
 @router.get("/auth/check", summary="A protected no-op: 200 when the credential is valid")
-def check(actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+async def check(actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    # async: no IO here (the credential was read by the dependency), so no second thread hop
     actor.require_signed_in()
     return {"ok": True, "user": actor.username}
 

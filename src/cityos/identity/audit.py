@@ -10,17 +10,19 @@ before every verify.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Text, select, text, type_coerce
 from sqlalchemy.engine import Connection
 
 from cityos.core.db import Database
 from cityos.identity import store
-from cityos.identity.model import GENESIS, Actor, AuditEntry, chain_hash, content_hash
+from cityos.identity.model import GENESIS, Actor, AuditEntry, chain_hash, content_hash, content_hash_of
 
 SEAL_HORIZON = timedelta(seconds=2)  # leave in-flight transactions time to commit
 SEAL_LOCK = 7_311_001  # PostgreSQL advisory lock id: one sealer at a time
@@ -77,28 +79,38 @@ class VerifyResult:
 
 
 def verify(db: Database, progress: Callable[[int], None] | None = None, chunk: int = 50_000) -> VerifyResult:
-    """Walk the chain in seal order; name the first record whose hash or link is wrong."""
+    """Walk the chain in seal order; name the first record whose hash or link is wrong.
+
+    Reads only the hashed columns as plain tuples, with `details` as stored (decoded
+    here, not by the column type), and hashes with `content_hash_of`: the same hash the
+    sealer computed, without a record object per row."""
     t = store.audit_log
     prev = GENESIS
     expected_seq = 1
     checked = 0
+    sha256 = hashlib.sha256
+    loads = json.loads
     with db.read() as conn:
         unsealed = store.count_unsealed(conn)
         result = conn.execution_options(yield_per=chunk).execute(
-            select(t).where(t.c.seal_seq.is_not(None)).order_by(t.c.seal_seq)
-        ).mappings()
+            select(t.c.seal_seq, t.c.id, t.c.at, t.c.actor, t.c.role, t.c.node, t.c.action, t.c.object_type,
+                   t.c.object_id, t.c.ip, t.c.purpose, type_coerce(t.c.details, Text), t.c.content_hash,
+                   t.c.chain_hash)
+            .where(t.c.seal_seq.is_not(None)).order_by(t.c.seal_seq)
+        )
         pending = 0
-        for r in result:
-            seq = r["seal_seq"]
+        for seq, rid, at, actor, role, node, action, otype, oid, ip, purpose, raw, stored_content, stored_chain in result:
             if seq != expected_seq:
                 reason = f"record(s) with seal_seq {expected_seq}..{seq - 1} are missing (deleted)"
-                return VerifyResult(checked, unsealed, expected_seq, r["id"], reason)
-            ch = content_hash(store.row_to_entry(r))
-            if ch != r["content_hash"]:
-                return VerifyResult(checked, unsealed, seq, r["id"], "its content was changed after sealing")
-            prev = chain_hash(prev, ch)
-            if prev != r["chain_hash"]:
-                return VerifyResult(checked, unsealed, seq, r["id"], "its chain hash does not follow the previous record")
+                return VerifyResult(checked, unsealed, expected_seq, rid, reason)
+            # SQLite hands back the stored JSON text; psycopg decodes JSONB itself.
+            details = raw if not isinstance(raw, str) else ({} if raw == "{}" else loads(raw))
+            ch = content_hash_of(rid, at, actor, role, node, action, otype, oid, ip, purpose, details or {})
+            if ch != stored_content:
+                return VerifyResult(checked, unsealed, seq, rid, "its content was changed after sealing")
+            prev = sha256((prev + ch).encode()).hexdigest()  # chain_hash(prev, ch), inlined
+            if prev != stored_chain:
+                return VerifyResult(checked, unsealed, seq, rid, "its chain hash does not follow the previous record")
             checked += 1
             expected_seq += 1
             pending += 1

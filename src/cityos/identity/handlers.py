@@ -271,22 +271,28 @@ class CredentialRefused(Unauthenticated):
 
 
 def credential_actor(p: Platform, secret: str, ip: str | None) -> Actor:
-    """The actor behind an API key or bearer token; refuses unknown, expired or revoked ones."""
+    """The actor behind an API key or bearer token; refuses unknown, expired or revoked ones.
+
+    Every request reads the credential, its user and the user's grants afresh (one query,
+    no cache), so a revoked key, a deactivated user or a revoked grant takes effect at once."""
     now = p.clock.now()
-    with p.db.read() as conn:
-        c = store.credential_by_hash(conn, secret_hash(secret)) if secret.startswith(KEY_PREFIX + "_") else None
-        reason = None
-        if c is None:
-            reason = "unknown"
-        elif c["revoked_at"] is not None:
-            reason = "revoked"
-        elif c["expires_at"] is not None and c["expires_at"] <= now:
-            reason = "expired"
-        user = store.user_by_id(conn, c["user_id"]) if c else None
-        if reason is None and (user is None or not user["active"]):
-            reason = "user inactive"
-        if reason is None and c is not None and user is not None:
-            return load_actor(conn, user, c["kind"], ip, frozenset(c["scopes"]))
+    found = None
+    if secret.startswith(KEY_PREFIX + "_"):
+        with p.db.read() as conn:
+            found = store.credential_actor_rows(conn, secret_hash(secret))
+    c, grants = found if found else (None, ())
+    reason = None
+    if c is None:
+        reason = "unknown"
+    elif c["revoked_at"] is not None:
+        reason = "revoked"
+    elif c["expires_at"] is not None and c["expires_at"] <= now:
+        reason = "expired"
+    elif not c["active"]:
+        reason = "user inactive"
+    if reason is None and c is not None:
+        return Actor(user_id=c["user_id"], username=c["username"], grants=grants, key_scopes=frozenset(c["scopes"]),
+                     via=c["kind"], ip=ip, display_name=c["display_name"])
     with p.db.begin() as conn:
         audit.record(conn, Actor(None, "anonymous", ip=ip), "auth.failed", "credential",
                      c["id"] if c else secret[:12], now, details={"reason": reason})

@@ -285,10 +285,22 @@ class AuditEntry:
     id: int | None = None
 
 
+# The canonical form hashed for a record (one encoder, reused: json.dumps would build one per call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+
+
+def content_hash_of(record_id: int | None, at: datetime, actor: str, role: str | None, node: str | None, action: str,
+                    object_type: str, object_id: str | None, ip: str | None, purpose: str | None,
+                    details: dict[str, Any]) -> str:
+    """The hash of one audit record's content (the fields of `content_hash`, given one by one)."""
+    body = [record_id, at.isoformat(timespec="microseconds"), actor, role, node, action, object_type, object_id, ip,
+            purpose, details]
+    return hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest()
+
+
 def content_hash(e: AuditEntry) -> str:
-    body = [e.id, e.at.isoformat(timespec="microseconds"), e.actor, e.role, e.node, e.action, e.object_type,
-            e.object_id, e.ip, e.purpose, e.details]
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    return content_hash_of(e.id, e.at, e.actor, e.role, e.node, e.action, e.object_type, e.object_id, e.ip, e.purpose,
+                           e.details)
 
 
 GENESIS = "0" * 64

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     false,
     func,
     insert,
@@ -218,9 +219,32 @@ def insert_credential(conn: Connection, values: dict[str, Any]) -> int:
     return int(conn.execute(insert(credentials).values(**values).returning(credentials.c.id)).scalar_one())
 
 
-def credential_by_hash(conn: Connection, secret_hash: str) -> dict[str, Any] | None:
-    r = conn.execute(select(credentials).where(credentials.c.secret_hash == secret_hash)).mappings().first()
-    return dict(r) if r else None
+# One query per request for the credential, its user and the user's live grants (built
+# once: the statement is compiled once and cached by SQLAlchemy, only the hash varies).
+_CREDENTIAL_ACTOR = (
+    select(credentials.c.id, credentials.c.kind, credentials.c.scopes, credentials.c.expires_at,
+           credentials.c.revoked_at, users.c.id.label("user_id"), users.c.username, users.c.display_name,
+           users.c.active, role_grants.c.id.label("grant_id"), role_grants.c.role, role_grants.c.node,
+           role_grants.c.unit_code)
+    .select_from(credentials.join(users, users.c.id == credentials.c.user_id)
+                 .outerjoin(role_grants, and_(role_grants.c.user_id == users.c.id, role_grants.c.revoked_at.is_(None))))
+    .where(credentials.c.secret_hash == bindparam("secret_hash"))
+    .order_by(role_grants.c.id)
+)
+
+
+def credential_actor_rows(conn: Connection, secret_hash: str) -> tuple[dict[str, Any], tuple[Grant, ...]] | None:
+    """The credential with its user's fields (user_id, username, display_name, active) and the
+    user's active grants in grant order, in one query; None for an unknown hash."""
+    rows = conn.execute(_CREDENTIAL_ACTOR, {"secret_hash": secret_hash}).all()
+    if not rows:
+        return None
+    first = rows[0]
+    cred = {"id": first.id, "kind": first.kind, "scopes": first.scopes, "expires_at": first.expires_at,
+            "revoked_at": first.revoked_at, "user_id": first.user_id, "username": first.username,
+            "display_name": first.display_name, "active": first.active}
+    grants = tuple(Grant(r.role, r.node, r.unit_code, r.grant_id) for r in rows if r.grant_id is not None)
+    return cred, grants
 
 
 def credential_by_id(conn: Connection, cred_id: int) -> dict[str, Any] | None:
@@ -280,8 +304,6 @@ def unsealed(conn: Connection, before: datetime, limit: int) -> list[dict[str, A
 
 
 def set_seals(conn: Connection, seals: list[dict[str, Any]]) -> None:
-    from sqlalchemy import bindparam
-
     if seals:
         conn.execute(
             update(audit_log).where(audit_log.c.id == bindparam("b_id"))

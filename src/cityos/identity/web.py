@@ -13,6 +13,7 @@ from cityos.identity.model import ANONYMOUS, Actor
 from cityos.web.deps import get_platform
 
 SESSION_COOKIE = "cityos_session"
+# Defaults of the settings CITYOS_RATE_LIMIT_KEY_PER_MINUTE / CITYOS_RATE_LIMIT_IP_PER_MINUTE.
 PER_KEY_PER_MINUTE = 6000
 PER_IP_PER_MINUTE = 3000
 
@@ -46,12 +47,12 @@ def resolve_actor(request: Request) -> Actor:
     p = get_platform(request)
     ip = client_ip(request)
     purpose = (request.headers.get("x-purpose") or "").strip()[:200] or None
-    _limit(request, f"ip:{ip}", PER_IP_PER_MINUTE)
+    _limit(request, f"ip:{ip}", p.settings.rate_limit_ip_per_minute)
     secret = presented_secret(request)
     actor: Actor
     if secret:
         actor = credential_actor(p, secret, ip)
-        _limit(request, f"key:{secret[:12]}", PER_KEY_PER_MINUTE)
+        _limit(request, f"key:{secret[:12]}", p.settings.rate_limit_key_per_minute)
     else:
         token = request.cookies.get(SESSION_COOKIE)
         found = session_actor(p, token, ip) if token else None
