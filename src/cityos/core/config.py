@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_request_bytes: int = 10 * 1024 * 1024
     geo_index_ttl_s: float = 5.0
+    public_url: str = Field(default="http://127.0.0.1:8000",
+                            description="where this CityOS answers (health probes of its own components)")
 
     @field_validator("database_url")
     @classmethod
