@@ -265,6 +265,7 @@ def test_the_api_registers_searches_acts_and_exports(seeded: Platform, client: A
     ra = token(client, "resource.admin")
     with seeded.db.read() as conn:
         city = h.city_code(conn)
+    before = client.get("/api/v1/ledger/stats", headers=ra).json()
     body = {"code": "APP-web", "type": "application", "name_zh": "网格管理系统", "owner_unit": f"C-{city}",
             "level": "city", "division_code": city, "tags": ["grid"], "attributes": {"url": "https://grid.example"},
             "contacts": [{"name": "张工", "phone": "13800000000"}]}
@@ -297,6 +298,8 @@ def test_the_api_registers_searches_acts_and_exports(seeded: Platform, client: A
     assert [e["action"] for e in detail["history"]] == ["register", "submit", "approve", "publish", "uses"]
     # The bundled application through the API: the grid member may not apply; a district operator may.
     op = token(client, "district.operator")
+    cart = {"unit": "D-team", "purpose": "网格应用", "items": [{"code": "APP-web"}, {"code": "CMP-x"}]}
+    assert client.post("/api/v1/ledger/applications", json=cart, headers=token(client, "grid.member")).status_code == 403
     r = client.post("/api/v1/ledger/applications", json={"unit": "D-team", "purpose": "网格应用",
                                                          "items": [{"code": "APP-web"}, {"code": "CMP-x"}]}, headers=op)
     assert r.status_code == 201, r.text
@@ -306,7 +309,8 @@ def test_the_api_registers_searches_acts_and_exports(seeded: Platform, client: A
     assert client.get(f"/api/v1/ledger/applications/{aid}", headers=op).json()["status"] == "partly_decided"
     assert client.get(f"/api/v1/ledger/applications/{aid}", headers=token(client, "auditor")).status_code == 404
     st = client.get("/api/v1/ledger/stats", headers=ra).json()
-    assert st["rtype"]["application"] == 1 and st["growth"][-1]["total"] == st["total"]
+    assert st["rtype"]["application"] == before["rtype"]["application"] + 1
+    assert st["growth"][-1]["total"] == st["total"] == before["total"] + 2
     csv_text = client.get("/api/v1/ledger/export.csv", headers=ra).text
     assert csv_text.splitlines()[0].lstrip("\ufeff").startswith("code,rtype") and "APP-web" in csv_text
     wb = load_workbook(io.BytesIO(client.get("/api/v1/ledger/export.xlsx", headers=ra).content))
@@ -336,7 +340,7 @@ def test_own_components_are_registered_at_worker_start_and_probed(seeded: Platfo
         p.clock = p.clock.inner  # type: ignore[attr-defined]
         h.probe_components(p)
     with p.db.read() as conn:
-        comps = conn.execute(select(store.resources.c.code).where(store.resources.c.rtype == "component")).scalars().all()
+        comps = conn.execute(select(store.resources.c.code).where(store.resources.c.code.like("CITYOS-%"))).scalars().all()
         ident = store.by_code(conn, "CITYOS-identity")
         assert ident
         probes = store.probes_of(conn, ident["id"])
