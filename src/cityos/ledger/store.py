@@ -1,5 +1,5 @@
 """Ledger tables and queries: resources, tags, dependencies, history, applications,
-grants, health probes, and a counts table kept in step with every write so that
+grants, health probes, and counts tables kept in step with every write so that
 facets over a million resources stay fast."""
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     bindparam,
-    exists,
     func,
     insert,
     or_,
@@ -76,29 +75,22 @@ tags = Table(
     Index("ix_ledger_tags_resource", "resource_id"),
 )
 
-# Counts per (type, state, level, owner, division), kept in step with every write: facets read these.
-counts = Table(
-    "ledger_counts",
-    metadata,
-    Column("rtype", String(20), primary_key=True),
-    Column("state", String(12), primary_key=True),
-    Column("level", String(10), primary_key=True),
-    Column("owner_unit", String(40), primary_key=True),
-    Column("division_code", String(15), primary_key=True),
-    Column("n", BigInteger, nullable=False),
-)
+# Counts kept in step with every write, so facets never scan the resources: per
+# (type, state, level, district) — `district` is the first 6 digits of the owner's
+# division (the city's code for city resources) — and the same per owner and per tag.
+_DIMS = ("rtype", "state", "level", "district")
 
-tag_counts = Table(
-    "ledger_tag_counts",
-    metadata,
-    Column("tag", String(40), primary_key=True),
-    Column("rtype", String(20), primary_key=True),
-    Column("state", String(12), primary_key=True),
-    Column("level", String(10), primary_key=True),
-    Column("owner_unit", String(40), primary_key=True),
-    Column("division_code", String(15), primary_key=True),
-    Column("n", BigInteger, nullable=False),
-)
+
+def _cube(name: str, *lead: Column[Any]) -> Table:
+    return Table(name, metadata, *lead,
+                 Column("rtype", String(20), primary_key=True), Column("state", String(12), primary_key=True),
+                 Column("level", String(10), primary_key=True), Column("district", String(6), primary_key=True),
+                 Column("n", BigInteger, nullable=False))
+
+
+counts = _cube("ledger_counts")
+owner_counts = _cube("ledger_owner_counts", Column("owner_unit", String(40), primary_key=True))
+tag_counts = _cube("ledger_tag_counts", Column("tag", String(40), primary_key=True))
 
 dependencies = Table(
     "ledger_dependencies",
@@ -191,35 +183,32 @@ def visible(scope: Scope) -> ColumnElement[bool]:
 
 
 # --- writes ---------------------------------------------------------------------------------
-def _upsert_count(conn: Connection, key: dict[str, Any], delta: int, tag_list: list[str] | None = None) -> None:
-    pg = conn.dialect.name == "postgresql"
-    ins = postgresql.insert(counts) if pg else sqlite.insert(counts)
-    stmt = ins.values(**key, n=delta)
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_={"n": counts.c.n + delta}))
-    for t in tag_list or ():
-        tins = postgresql.insert(tag_counts) if pg else sqlite.insert(tag_counts)
-        conn.execute(tins.values(tag=t, **key, n=delta).on_conflict_do_update(
-            index_elements=["tag", *key], set_={"n": tag_counts.c.n + delta}))
+def _upsert(conn: Connection, t: Table, key: dict[str, Any], delta: int) -> None:
+    ins = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
+    conn.execute(ins.values(**key, n=delta).on_conflict_do_update(index_elements=list(key), set_={"n": t.c.n + delta}))
 
 
-def _count_key(r: dict[str, Any], state: str | None = None) -> dict[str, Any]:
-    return {"rtype": r["rtype"], "state": state or r["state"], "level": r["level"], "owner_unit": r["owner_unit"],
-            "division_code": r["division_code"]}
+def _upsert_count(conn: Connection, r: dict[str, Any], state: str, delta: int, tag_list: list[str]) -> None:
+    key = {"rtype": r["rtype"], "state": state, "level": r["level"], "district": r["division_code"][:6]}
+    _upsert(conn, counts, key, delta)
+    _upsert(conn, owner_counts, {"owner_unit": r["owner_unit"], **key}, delta)
+    for tg in tag_list:
+        _upsert(conn, tag_counts, {"tag": tg, **key}, delta)
 
 
 def insert_resource(conn: Connection, values: dict[str, Any], tag_list: list[str]) -> int:
     rid = int(conn.execute(insert(resources).values(**values).returning(resources.c.id)).scalar_one())
     if tag_list:
         conn.execute(insert(tags), [{"tag": t, "resource_id": rid} for t in sorted(set(tag_list))])
-    _upsert_count(conn, _count_key(values), 1, sorted(set(tag_list)))
+    _upsert_count(conn, values, values["state"], 1, sorted(set(tag_list)))
     return rid
 
 
 def set_state(conn: Connection, r: dict[str, Any], to: str, now: datetime) -> None:
     conn.execute(update(resources).where(resources.c.id == r["id"]).values(state=to, updated_at=now))
     tag_list = tags_of(conn, [r["id"]])[r["id"]]
-    _upsert_count(conn, _count_key(r), -1, tag_list)
-    _upsert_count(conn, _count_key(r, to), 1, tag_list)
+    _upsert_count(conn, r, r["state"], -1, tag_list)
+    _upsert_count(conn, r, to, 1, tag_list)
 
 
 def add_event(conn: Connection, resource_id: int, at: datetime, actor: str, action: str, from_state: str | None,
@@ -230,16 +219,15 @@ def add_event(conn: Connection, resource_id: int, at: datetime, actor: str, acti
 
 
 def rebuild_counts(conn: Connection) -> None:
-    conn.execute(counts.delete())
-    conn.execute(tag_counts.delete())
-    cols = [resources.c.rtype, resources.c.state, resources.c.level, resources.c.owner_unit,
-            resources.c.division_code]
-    conn.execute(insert(counts).from_select([*FACETS, "division_code", "n"],
-                                            select(*cols, func.count()).group_by(*cols)))
-    conn.execute(insert(tag_counts).from_select(
-        ["tag", *FACETS, "division_code", "n"],
-        select(tags.c.tag, *cols, func.count()).join(resources, resources.c.id == tags.c.resource_id)
-        .group_by(tags.c.tag, *cols)))
+    district = func.substr(resources.c.division_code, 1, 6)
+    dims = [resources.c.rtype, resources.c.state, resources.c.level, district]
+    for t, lead in ((counts, []), (owner_counts, [resources.c.owner_unit]), (tag_counts, [tags.c.tag])):
+        conn.execute(t.delete())
+        q = select(*lead, *dims, func.count()).group_by(*lead, *dims)
+        if t is tag_counts:
+            q = q.select_from(tags.join(resources, resources.c.id == tags.c.resource_id))
+        names = [c.name for c in t.columns if c.name not in _DIMS and c.name != "n"]
+        conn.execute(insert(t).from_select([*names, *_DIMS, "n"], q))
 
 
 # --- reads ---------------------------------------------------------------------------------------
@@ -280,58 +268,79 @@ def history(conn: Connection, resource_id: int) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+SAMPLE = 10_000
+
+
 def search(conn: Connection, scope: Scope, *, q: str | None, filters: dict[str, list[str]], tag_list: list[str],
            limit: int, offset: int) -> tuple[list[dict[str, Any]], int, dict[str, dict[str, int]]]:
-    """One page of resources, the total and the facet counts (each facet counted without its own filter)."""
+    """One page of resources, the total and the facet counts (each facet counted without its own filter).
+
+    Without free text, owner filter or township scope, the total and the facets come from the
+    counts tables (no scan of the resources). Otherwise they are counted over the first 10,000
+    matches (the total then reads "10,000+")."""
     conds: list[ColumnElement[bool]] = [visible(scope)]
     for f, values in filters.items():
         if values:
             conds.append(resources.c[f].in_(values))
     for t in tag_list:
-        conds.append(exists().where(tags.c.resource_id == resources.c.id, tags.c.tag == t))
+        conds.append(resources.c.id.in_(select(tags.c.resource_id).where(tags.c.tag == t)))
     if q:
         like = f"%{q}%"
         conds.append(or_(resources.c.code.like(like), resources.c.name_zh.like(like), resources.c.name_en.like(like)))
     where = and_(*conds)
     rows = conn.execute(select(resources).where(where).order_by(resources.c.id.desc()).limit(limit)
                         .offset(offset)).mappings().all()
+    cube_ok = (not q and len(tag_list) <= 1 and not filters.get("owner_unit")
+               and all(len(r) <= 6 for r in scope.roots))
     facets: dict[str, dict[str, int]] = {}
-    if not q and not tag_list:
-        # Totals and facets come from the counts tables: no scan of the resources.
+    if cube_ok:
         def cube_where(t: Table, skip: str | None) -> ColumnElement[bool]:
             cs: list[ColumnElement[bool]] = [_cube_visible(t, scope)]
             for f, values in filters.items():
-                if values and f != skip:
+                if values and f != skip and f in t.c:
                     cs.append(t.c[f].in_(values))
+            if tag_list and t is tag_counts:
+                cs.append(t.c.tag == tag_list[0])
             return and_(*cs)
 
-        total = int(conn.execute(select(func.coalesce(func.sum(counts.c.n), 0))
-                                 .where(cube_where(counts, None))).scalar_one())
-        for f in FACETS:
-            res = conn.execute(select(counts.c[f], func.sum(counts.c.n)).where(cube_where(counts, f))
-                               .group_by(counts.c[f]).order_by(func.sum(counts.c.n).desc()).limit(30)).all()
+        base = tag_counts if tag_list else counts
+        total = int(conn.execute(select(func.coalesce(func.sum(base.c.n), 0))
+                                 .where(cube_where(base, None))).scalar_one())
+        for f in ("rtype", "state", "level"):
+            res = conn.execute(select(base.c[f], func.sum(base.c.n)).where(cube_where(base, f))
+                               .group_by(base.c[f]).order_by(func.sum(base.c.n).desc()).limit(30)).all()
             facets[f] = {str(k): int(n) for k, n in res if n}
-        res = conn.execute(select(tag_counts.c.tag, func.sum(tag_counts.c.n)).where(cube_where(tag_counts, None))
-                           .group_by(tag_counts.c.tag).order_by(func.sum(tag_counts.c.n).desc()).limit(30)).all()
-        facets["tags"] = {str(k): int(n) for k, n in res if n}
-    else:
-        # Free text or tags: count up to 10,000 matches and facet over those.
-        sample = select(resources).where(where).limit(10_000).subquery()
-        total = int(conn.execute(select(func.count()).select_from(sample)).scalar_one())
-        for f in FACETS:
-            res = conn.execute(select(sample.c[f], func.count()).group_by(sample.c[f])
-                               .order_by(func.count().desc()).limit(30)).all()
-            facets[f] = {str(k): int(n) for k, n in res}
-        res = conn.execute(select(tags.c.tag, func.count()).where(tags.c.resource_id.in_(select(sample.c.id)))
-                           .group_by(tags.c.tag).order_by(func.count().desc()).limit(30)).all()
-        facets["tags"] = {str(k): int(n) for k, n in res}
+        if not tag_list:
+            for f, ct in (("owner_unit", owner_counts), ("tag", tag_counts)):
+                res = conn.execute(select(ct.c[f], func.sum(ct.c.n)).where(cube_where(ct, f)).group_by(ct.c[f])
+                                   .order_by(func.sum(ct.c.n).desc()).limit(30)).all()
+                facets["tags" if f == "tag" else f] = {str(k): int(n) for k, n in res if n}
+            return [dict(r) for r in rows], total, facets
+    # Counted over a sample of the matches: one scan, counted here.
+    sample = conn.execute(select(resources.c.id, resources.c.rtype, resources.c.state, resources.c.level,
+                                 resources.c.owner_unit).where(where).order_by(resources.c.id.desc())
+                          .limit(SAMPLE)).all()
+    if not cube_ok:
+        total = len(sample)
+        for i, f in enumerate(("rtype", "state", "level"), start=1):
+            facets[f] = _top(r[i] for r in sample)
+    facets["owner_unit"] = _top(r[4] for r in sample)
+    ids = [r[0] for r in sample[:2000]]
+    tag_rows = conn.execute(select(tags.c.tag).where(tags.c.resource_id.in_(ids))).scalars().all() if ids else []
+    facets["tags"] = _top(tag_rows)
     return [dict(r) for r in rows], total, facets
+
+
+def _top(values: Any, n: int = 30) -> dict[str, int]:
+    from collections import Counter
+
+    return {str(k): int(v) for k, v in Counter(values).most_common(n)}
 
 
 def _cube_visible(t: Table, scope: Scope) -> ColumnElement[bool]:
     if scope.all:
-        return in_scope(t.c.division_code, scope)
-    return or_(in_scope(t.c.division_code, scope), and_(t.c.level == "city", t.c.state == "online"))
+        return in_scope(t.c.district, scope)
+    return or_(in_scope(t.c.district, scope), and_(t.c.level == "city", t.c.state == "online"))
 
 
 # --- dependencies ------------------------------------------------------------------------------------
@@ -366,13 +375,13 @@ _WALK = {
 def walk(conn: Connection, resource_id: int, direction: str, max_depth: int = 20,
          limit: int = 100_000) -> list[dict[str, Any]]:
     """Every resource reachable from one, with its shortest depth (a recursive CTE on both engines).
-    Rows: id, code, rtype, state, name_zh, depth, via (the id it was reached from)."""
+    Rows: id, code, rtype, state, name_zh, level, owner_unit, depth."""
     src, dst = _WALK[direction]
     sql = text(f"""
-        WITH RECURSIVE reach(id, depth, via) AS (
-            SELECT d.{dst}, 1, d.{src} FROM ledger_dependencies d WHERE d.{src} = :rid
+        WITH RECURSIVE reach(id, depth) AS (
+            SELECT d.{dst}, 1 FROM ledger_dependencies d WHERE d.{src} = :rid
             UNION
-            SELECT d.{dst}, r.depth + 1, d.{src} FROM ledger_dependencies d JOIN reach r ON d.{src} = r.id
+            SELECT d.{dst}, r.depth + 1 FROM ledger_dependencies d JOIN reach r ON d.{src} = r.id
             WHERE r.depth < :maxd
         ), best AS (SELECT id, MIN(depth) AS depth FROM reach GROUP BY id)
         SELECT r.id, r.code, r.rtype, r.state, r.name_zh, r.level, r.owner_unit, b.depth
@@ -505,12 +514,19 @@ def probes_of(conn: Connection, resource_id: int, since: datetime | None = None)
 
 # --- statistics ----------------------------------------------------------------------------------------
 def stats(conn: Connection, scope: Scope) -> dict[str, Any]:
-    where = in_scope(counts.c.division_code, scope)
+    """Counts by type, state, level and owner (from the counts tables; a township scope counts its rows)."""
     out: dict[str, Any] = {}
-    for f in FACETS:
-        rows = conn.execute(select(counts.c[f], func.sum(counts.c.n)).where(where).group_by(counts.c[f])
-                            .order_by(counts.c[f])).all()
-        out[f] = {str(k): int(n) for k, n in rows if n}
+    if all(len(r) <= 6 for r in scope.roots):
+        for f, t in (("rtype", counts), ("state", counts), ("level", counts), ("owner_unit", owner_counts)):
+            rows = conn.execute(select(t.c[f], func.sum(t.c.n)).where(in_scope(t.c.district, scope))
+                                .group_by(t.c[f]).order_by(t.c[f])).all()
+            out[f] = {str(k): int(n) for k, n in rows if n}
+    else:
+        where = in_scope(resources.c.division_code, scope)
+        for f in ("rtype", "state", "level", "owner_unit"):
+            rows = conn.execute(select(resources.c[f], func.count()).where(where).group_by(resources.c[f])
+                                .order_by(resources.c[f])).all()
+            out[f] = {str(k): int(n) for k, n in rows}
     out["total"] = sum(out["rtype"].values())
     return out
 

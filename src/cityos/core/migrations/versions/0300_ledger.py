@@ -2,7 +2,7 @@
 
 Revision ID: 0300_ledger
 Revises: 0002_identity
-Create Date: 2026-11-25 03:38:16.671254
+Create Date: 2026-11-25 04:03:00.672111
 """
 
 from __future__ import annotations
@@ -39,10 +39,18 @@ def upgrade() -> None:
     sa.Column('rtype', sa.String(length=20), nullable=False),
     sa.Column('state', sa.String(length=12), nullable=False),
     sa.Column('level', sa.String(length=10), nullable=False),
-    sa.Column('owner_unit', sa.String(length=40), nullable=False),
-    sa.Column('division_code', sa.String(length=15), nullable=False),
+    sa.Column('district', sa.String(length=6), nullable=False),
     sa.Column('n', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('rtype', 'state', 'level', 'owner_unit', 'division_code', name=op.f('pk_ledger_counts'))
+    sa.PrimaryKeyConstraint('rtype', 'state', 'level', 'district', name=op.f('pk_ledger_counts'))
+    )
+    op.create_table('ledger_owner_counts',
+    sa.Column('owner_unit', sa.String(length=40), nullable=False),
+    sa.Column('rtype', sa.String(length=20), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('level', sa.String(length=10), nullable=False),
+    sa.Column('district', sa.String(length=6), nullable=False),
+    sa.Column('n', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('owner_unit', 'rtype', 'state', 'level', 'district', name=op.f('pk_ledger_owner_counts'))
     )
     op.create_table('ledger_resources',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), autoincrement=True, nullable=False),
@@ -80,10 +88,9 @@ def upgrade() -> None:
     sa.Column('rtype', sa.String(length=20), nullable=False),
     sa.Column('state', sa.String(length=12), nullable=False),
     sa.Column('level', sa.String(length=10), nullable=False),
-    sa.Column('owner_unit', sa.String(length=40), nullable=False),
-    sa.Column('division_code', sa.String(length=15), nullable=False),
+    sa.Column('district', sa.String(length=6), nullable=False),
     sa.Column('n', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('tag', 'rtype', 'state', 'level', 'owner_unit', 'division_code', name=op.f('pk_ledger_tag_counts'))
+    sa.PrimaryKeyConstraint('tag', 'rtype', 'state', 'level', 'district', name=op.f('pk_ledger_tag_counts'))
     )
     op.create_table('ledger_application_items',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), autoincrement=True, nullable=False),
@@ -210,6 +217,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_ledger_resources_created')
 
     op.drop_table('ledger_resources')
+    op.drop_table('ledger_owner_counts')
     op.drop_table('ledger_counts')
     with op.batch_alter_table('ledger_applications', schema=None) as batch_op:
         batch_op.drop_index('ix_ledger_applications_applicant')
