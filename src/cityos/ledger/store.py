@@ -421,13 +421,13 @@ def reaches(conn: Connection, start_id: int, goal_id: int) -> bool:
 
 
 def orphans(conn: Connection, scope: Scope, limit: int = 200) -> dict[str, list[dict[str, Any]]]:
-    """Unused: live non-application resources nothing depends on. Orphaned: resources whose every
+    """Unused: live shared resources (cloud, network, data, components) that nothing live uses. Orphaned: resources whose every
     dependent is retired, or that depend on something retired."""
     used_live = (select(dependencies.c.to_id).join(resources, resources.c.id == dependencies.c.from_id)
                  .where(resources.c.state != "retired"))
     base = and_(in_scope(resources.c.division_code, scope), resources.c.state.in_(["approved", "online", "offline"]))
     cols = [resources.c.code, resources.c.rtype, resources.c.state, resources.c.name_zh, resources.c.owner_unit]
-    unused = conn.execute(select(*cols).where(base, resources.c.rtype != "application",
+    unused = conn.execute(select(*cols).where(base, resources.c.rtype.in_(["cloud", "network", "data", "component"]),
                                               resources.c.id.not_in(used_live)).order_by(resources.c.code)
                           .limit(limit)).mappings().all()
     r2 = resources.alias("dep")
