@@ -53,6 +53,9 @@ def test_common_fields_are_checked() -> None:
     with pytest.raises(ValidationError, match="does not match division"):
         model.validate_new(res(level="district"))
     with pytest.raises(ValidationError) as e:
+        model.validate_new(res(division_code="50x"))
+    assert e.value.field == "division_code" and "APP-001" in e.value.message
+    with pytest.raises(ValidationError) as e:
         model.validate_new(res(rtype="printer"))
     assert e.value.field == "type"
     with pytest.raises(ValidationError) as e:

@@ -150,7 +150,10 @@ def validate_new(r: NewResource) -> None:
         raise ValidationError(f"resource {r.code}: at most 200 characters", field="name_en")
     if r.level not in LEVELS:
         raise ValidationError(f"resource {r.code}: level must be one of {', '.join(LEVELS)}", field="level")
-    div_level = level_of(r.division_code)
+    try:
+        div_level = level_of(r.division_code)
+    except ValidationError as exc:
+        raise ValidationError(f"resource {r.code}: {exc.message}", field="division_code") from None
     if div_level != r.level:
         raise ValidationError(f"resource {r.code}: level {r.level} does not match division {r.division_code} "
                               f"(a {div_level})", field="level")

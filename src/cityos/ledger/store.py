@@ -316,10 +316,11 @@ def search(conn: Connection, scope: Scope, *, q: str | None, filters: dict[str, 
                                    .order_by(func.sum(ct.c.n).desc()).limit(30)).all()
                 facets["tags" if f == "tag" else f] = {str(k): int(n) for k, n in res if n}
             return [dict(r) for r in rows], total, facets
-    # Counted over a sample of the matches: one scan, counted here.
+    # Counted over the latest matches: one scan, counted here (owners and co-occurring tags of a
+    # tag filter: over the latest 2,000).
     sample = conn.execute(select(resources.c.id, resources.c.rtype, resources.c.state, resources.c.level,
                                  resources.c.owner_unit).where(where).order_by(resources.c.id.desc())
-                          .limit(SAMPLE)).all()
+                          .limit(2000 if cube_ok else SAMPLE)).all()
     if not cube_ok:
         total = len(sample)
         for i, f in enumerate(("rtype", "state", "level"), start=1):
