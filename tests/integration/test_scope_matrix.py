@@ -42,9 +42,28 @@ def _list_users(client: Any, headers: dict[str, str]) -> set[str]:
     return {u["username"] for u in r.json()["users"]} if r.status_code == 200 else set()
 
 
+def _make_ledger_resource(p: Platform, node: str, tag: str) -> str:
+    from cityos.ledger.handlers import RegisterResource
+    from cityos.ledger.model import NewResource
+
+    code = f"probe.{tag}"
+    township = node[:9]  # resources are owned at city, district or township level
+    p.bus.handle(RegisterResource(SYSTEM, NewResource(code, "application", f"探针 {tag}", "", f"C-{township}",
+                                                      "township", township, {"url": f"https://{tag}.example"})))
+    return code
+
+
+def _list_ledger(client: Any, headers: dict[str, str]) -> set[str]:
+    r = client.get("/api/v1/ledger/resources", params={"q": "probe.", "limit": 200}, headers=headers)
+    return {x["code"] for x in r.json()["resources"]} if r.status_code == 200 else set()
+
+
 RESOURCES: list[Resource] = [
     Resource("user", frozenset({"system_admin", "city_operator", "district_operator", "township_operator", "auditor"}),
              _make_user, _list_users),
+    Resource("ledger resource", frozenset({"resource_admin", "system_admin", "city_operator", "district_operator",
+                                           "township_operator", "data_officer", "auditor"}),
+             _make_ledger_resource, _list_ledger),
 ]
 
 

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     open311_jurisdiction: str = Field(default="500000", description="the jurisdiction_id this Open311 server answers for")
     rate_limit_ip_per_minute: int = Field(default=3000, ge=1, description="requests per client IP per minute")
     rate_limit_key_per_minute: int = Field(default=6000, ge=1, description="requests per API key or token per minute")
+    public_url: str = Field(default="http://127.0.0.1:8000",
+                            description="where this CityOS answers (health probes of its own components)")
 
     @field_validator("database_url")
     @classmethod
