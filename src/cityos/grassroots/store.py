@@ -242,8 +242,8 @@ def insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
     ins = postgresql.insert(tasks) if conn.dialect.name == "postgresql" else sqlite.insert(tasks)
-    res = conn.execute(ins.on_conflict_do_nothing(index_elements=["day", "node", "item_key"]), rows)
-    return max(0, int(res.rowcount or 0))
+    stmt = ins.on_conflict_do_nothing(index_elements=["day", "node", "item_key"]).returning(tasks.c.id)
+    return len(conn.execute(stmt, rows).all())  # rowcount is not reliable for executemany on every driver
 
 
 def get_task(conn: Connection, task_id: int) -> dict[str, Any] | None:
