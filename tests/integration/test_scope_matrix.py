@@ -64,6 +64,63 @@ RESOURCES: list[Resource] = [
     Resource("ledger resource", frozenset({"resource_admin", "system_admin", "city_operator", "district_operator",
                                            "township_operator", "data_officer", "auditor"}),
              _make_ledger_resource, _list_ledger),
+_PROBE_GRIDS: list[str] = []
+
+
+def _make_ledger_entry(p: Platform, node: str, tag: str) -> str:
+    from cityos.grassroots import handlers as gr
+
+    gr.ledger_write(p, SYSTEM, node, "building", f"probe-{tag}", {"floors": 6})
+    _PROBE_GRIDS.append(node)
+    return f"probe-{tag}"
+
+
+def _list_ledger(client: Any, headers: dict[str, str]) -> set[str]:
+    seen: set[str] = set()
+    for grid in sorted(set(_PROBE_GRIDS[-4:])):
+        r = client.get(f"/api/v1/grassroots/ledger/{grid}", params={"kind": "building"}, headers=headers)
+        if r.status_code == 200:
+            seen |= {e["label"] for e in r.json()["entries"] if e["label"].startswith("probe-")}
+    return seen
+
+
+def _make_patrol_task(p: Platform, node: str, tag: str) -> str:
+    from datetime import date
+
+    from cityos.grassroots import store as gr_store
+
+    with p.db.begin() as conn:
+        gr_store.insert_tasks(conn, [{"day": date(2026, 1, 5), "node": node, "level": "grid", "township": node[:9],
+                                      "item_key": f"probe-{tag}", "item_name": "probe", "list_id": 0,
+                                      "role": "grid_member", "staff_id": None, "status": "open", "far": False}])
+    _PROBE_GRIDS.append(node)
+    return f"probe-{tag}"
+
+
+def _list_tasks(client: Any, headers: dict[str, str]) -> set[str]:
+    seen: set[str] = set()
+    for grid in sorted(set(_PROBE_GRIDS[-4:])):
+        r = client.get("/api/v1/grassroots/tasks", params={"node": grid, "day": "2026-01-05"}, headers=headers)
+        if r.status_code == 200:
+            seen |= {t["item_key"] for t in r.json()["tasks"] if t["item_key"].startswith("probe-")}
+    return seen
+
+
+def _both(ledger: set[str], tasks: set[str]) -> set[str]:
+    """Seen as one identifier when both are seen; one seen without the other shows up as a mismatch."""
+    return {f"{x}|{x}" for x in ledger & tasks} | {f"ledger-only:{x}" for x in ledger - tasks} | {
+        f"task-only:{x}" for x in tasks - ledger}
+
+
+GRID_STAFF_ROLES = frozenset({"grid_head", "grid_member", "grid_member_part", "grid_instructor"})
+OPERATOR_ROLES = frozenset({"city_operator", "district_operator", "township_operator"})
+RESOURCES: list[Resource] = [
+    Resource("user", frozenset({"system_admin", "city_operator", "district_operator", "township_operator", "auditor"}),
+             _make_user, _list_users),
+    # One resource for both grassroots types (same readers), so the matrix signs everyone in once for them.
+    Resource("grid_ledger_and_patrol_task", OPERATOR_ROLES | GRID_STAFF_ROLES,
+             lambda p, node, tag: _make_ledger_entry(p, node, tag) + "|" + _make_patrol_task(p, node, tag),
+             lambda client, headers: _both(_list_ledger(client, headers), _list_tasks(client, headers))),
 ]
 
 
