@@ -462,8 +462,10 @@ def check_select(sql: str, allowed_tables: set[str]) -> tuple[set[str], set[str]
     if unknown:
         raise SQLRefused(f"table {unknown[0]!r} is not a datastore resource; resources: {', '.join(sorted(allowed_tables))}")
     columns = {c.name.lower() for c in stmt.find_all(exp.Column)}
-    if any(isinstance(s, exp.Star) for s in stmt.find_all(exp.Star)):
-        columns.add("*")
+    for sel in stmt.find_all(exp.Select):
+        if any(isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
+               for e in sel.expressions):
+            columns.add("*")
     return tables - ctes, columns
 
 
