@@ -42,9 +42,33 @@ def _list_users(client: Any, headers: dict[str, str]) -> set[str]:
     return {u["username"] for u in r.json()["users"]} if r.status_code == 200 else set()
 
 
+def _make_resident(p: Platform, node: str, tag: str) -> str:
+    from datetime import date
+
+    from cityos.data import store as data_store
+    from cityos.data.model import make_id_number
+
+    idn = make_id_number(node[:6], date(1970, 1, 1 if tag == "home" else 2), 499, True)
+    with p.db.begin() as conn:
+        conn.execute(data_store.residents.insert().values(
+            id_number=idn, name="探针", gender="M", birth_date=date(1970, 1, 1 if tag == "home" else 2),
+            ethnicity="汉族", household_id=f"PROBE-{tag}", household_role="head", registered_address="a",
+            actual_address="b", grid_code=node, status="active"))
+    return f"PROBE-{tag}"
+
+
+def _list_residents(client: Any, headers: dict[str, str]) -> set[str]:
+    r = client.get("/api/3/action/datastore_search", headers=headers,
+                   params={"resource_id": "residents", "filters": '{"household_id": ["PROBE-home", "PROBE-away"]}'})
+    return {x["household_id"] for x in r.json()["result"]["records"]} if r.status_code == 200 else set()
+
+
 RESOURCES: list[Resource] = [
     Resource("user", frozenset({"system_admin", "city_operator", "district_operator", "township_operator", "auditor"}),
              _make_user, _list_users),
+    Resource("resident", frozenset({"data_officer", "city_operator", "district_operator", "township_operator",
+                                    "grid_head", "grid_member", "grid_member_part", "grid_instructor"}),
+             _make_resident, _list_residents),
 ]
 
 

@@ -122,7 +122,10 @@ def package_show(request: Request, params: dict[str, Any], actor: Actor) -> Any:
         row = catalog.get(conn, str(key))
         if row is None:
             raise NotFound("Dataset not found", field="id")
-        return catalog.package_dicts(conn, [row], _base(request))[0]
+        from cityos.data.subjects import lineage
+
+        return {**catalog.package_dicts(conn, [row], _base(request))[0], "lineage": lineage(conn, row["name"]),
+                "query": row["query"]}
 
 
 def _sort_spec(v: Any) -> list[tuple[str, bool]]:
