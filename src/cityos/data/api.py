@@ -251,8 +251,11 @@ ACTIONS = {
 WRITES = {"package_create", "package_patch"}
 
 
-@router.api_route("/api/3/action/{action}", methods=["GET", "POST"], tags=["CKAN Action API"],
-                  summary="CKAN Action API: status_show, package_*, organization_*, group_*, resource_show, datastore_*")
+CKAN_SUMMARY = "CKAN Action API: status_show, package_*, organization_*, group_*, resource_show, datastore_*"
+
+
+@router.get("/api/3/action/{action}", tags=["CKAN Action API"], summary=CKAN_SUMMARY, operation_id="ckan_action_get")
+@router.post("/api/3/action/{action}", tags=["CKAN Action API"], summary=CKAN_SUMMARY, operation_id="ckan_action_post")
 @router.api_route("/api/action/{action}", methods=["GET", "POST"], include_in_schema=False)
 async def ckan_action(action: str, request: Request) -> Response:
     fn = ACTIONS.get(action)

@@ -1,6 +1,7 @@
 """Bulk paths: PostgreSQL COPY (through psycopg) and SQLite executemany on the raw cursor.
 
 Both run inside the caller's SQLAlchemy transaction, so a failed load rolls back whole.
+(Upserts by key go through a staging table: see `cityos.data.importer`.)
 """
 
 from __future__ import annotations
@@ -44,36 +45,6 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     marks = ", ".join("?" for _ in columns)
     cur = raw.cursor()  # type: ignore[union-attr]
     cur.executemany(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})',
-                    [[_sqlite_value(v) for v in r] for r in rows])
-    cur.close()
-    return len(rows)
-
-
-def upsert_rows(conn: Connection, table: Table, columns: Sequence[str], key: str,
-                rows: Sequence[Sequence[Any]]) -> int:
-    """Insert or update by key. PostgreSQL: COPY into a temporary table, then one
-    INSERT ... ON CONFLICT; SQLite: executemany of INSERT ... ON CONFLICT."""
-    if not rows:
-        return 0
-    cols = ", ".join(f'"{c}"' for c in columns)
-    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != key)
-    raw = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        tmp = f"_load_{table.name}"
-        with raw.cursor() as cur:  # type: ignore[union-attr]
-            cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" (LIKE "{table.name}" INCLUDING DEFAULTS) '
-                        "ON COMMIT DROP")
-            cur.execute(f'TRUNCATE "{tmp}"')
-            with cur.copy(f'COPY "{tmp}" ({cols}) FROM STDIN') as cp:
-                for r in rows:
-                    cp.write_row([_pg_value(v) for v in r])
-            # The last row of a key wins within one batch (as it would row by row).
-            cur.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT DISTINCT ON ("{key}") {cols} FROM "{tmp}" '
-                        f'ORDER BY "{key}", ctid DESC ON CONFLICT ("{key}") DO UPDATE SET {updates}')
-        return len(rows)
-    marks = ", ".join("?" for _ in columns)
-    cur = raw.cursor()  # type: ignore[union-attr]
-    cur.executemany(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks}) ON CONFLICT ("{key}") DO UPDATE SET {updates}',
                     [[_sqlite_value(v) for v in r] for r in rows])
     cur.close()
     return len(rows)
