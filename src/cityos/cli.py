@@ -30,6 +30,15 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
 
+
+def _context_apps() -> None:
+    from cityos.data.cli import data_app
+
+    app.add_typer(data_app, name="data")
+
+
+_context_apps()
+
 err = Console(stderr=True)
 out = Console()
 

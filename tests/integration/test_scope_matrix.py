@@ -56,6 +56,25 @@ def _make_ledger_resource(p: Platform, node: str, tag: str) -> str:
 def _list_ledger(client: Any, headers: dict[str, str]) -> set[str]:
     r = client.get("/api/v1/ledger/resources", params={"q": "probe.", "limit": 200}, headers=headers)
     return {x["code"] for x in r.json()["resources"]} if r.status_code == 200 else set()
+def _make_resident(p: Platform, node: str, tag: str) -> str:
+    from datetime import date
+
+    from cityos.data import store as data_store
+    from cityos.data.model import make_id_number
+
+    idn = make_id_number(node[:6], date(1970, 1, 1 if tag == "home" else 2), 499, True)
+    with p.db.begin() as conn:
+        conn.execute(data_store.residents.insert().values(
+            id_number=idn, name="探针", gender="M", birth_date=date(1970, 1, 1 if tag == "home" else 2),
+            ethnicity="汉族", household_id=f"PROBE-{tag}", household_role="head", registered_address="a",
+            actual_address="b", grid_code=node, status="active"))
+    return f"PROBE-{tag}"
+
+
+def _list_residents(client: Any, headers: dict[str, str]) -> set[str]:
+    r = client.get("/api/3/action/datastore_search", headers=headers,
+                   params={"resource_id": "residents", "filters": '{"household_id": ["PROBE-home", "PROBE-away"]}'})
+    return {x["household_id"] for x in r.json()["result"]["records"]} if r.status_code == 200 else set()
 
 
 RESOURCES: list[Resource] = [
@@ -121,6 +140,9 @@ RESOURCES: list[Resource] = [
     Resource("grid_ledger_and_patrol_task", OPERATOR_ROLES | GRID_STAFF_ROLES,
              lambda p, node, tag: _make_ledger_entry(p, node, tag) + "|" + _make_patrol_task(p, node, tag),
              lambda client, headers: _both(_list_ledger(client, headers), _list_tasks(client, headers))),
+    Resource("resident", frozenset({"data_officer", "city_operator", "district_operator", "township_operator",
+                                    "grid_head", "grid_member", "grid_member_part", "grid_instructor"}),
+             _make_resident, _list_residents),
 ]
 
 
