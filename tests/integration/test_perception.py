@@ -311,3 +311,22 @@ def test_rockfall_scenario_drives_a_risk_point_blue_to_red(seeded: Platform) -> 
     with seeded.db.read() as conn:
         topics = conn.execute(select(outbox.c.payload).where(outbox.c.topic == "perception.hazard_raised")).scalars().all()
     assert [t["level"] for t in topics] == ["orange", "red"]
+
+
+def test_ogc_collections_of_devices_and_risk_points(fp: Platform, fclient: Any) -> None:
+    cols = {c["id"] for c in fclient.get("/ogc/collections").json()["collections"]}
+    assert {"devices", "risk_points"} <= cols
+    page = fclient.get("/ogc/collections/devices/items", params={"limit": 10, "type": "gas"}).json()
+    assert page["numberMatched"] > 0 and all(f["properties"]["type"] == "gas" for f in page["features"])
+    assert page["features"][0]["geometry"]["type"] == "Point"
+    assert "secret_hash" not in page["features"][0]["properties"]
+    rps = fclient.get("/ogc/collections/risk_points/items").json()
+    assert rps["numberMatched"] == 12 and rps["features"][0]["geometry"]["type"] == "Polygon"
+    one = rps["features"][0]
+    got = fclient.get(f"/ogc/collections/risk_points/items/{one['id']}").json()
+    assert got["properties"]["level"] == "none"
+    lon, lat = one["geometry"]["coordinates"][0][0]
+    box = f"{lon - 0.01},{lat - 0.01},{lon + 0.01},{lat + 0.01}"
+    near = fclient.get("/ogc/collections/devices/items", params={"bbox": box, "risk_point": one["id"]}).json()
+    assert near["numberMatched"] == 3
+    assert fclient.get("/ogc/collections/devices/items", params={"colour": "red"}).status_code == 400

@@ -15,6 +15,7 @@ from cityos.identity.model import Actor
 from cityos.identity.web import current_actor
 from cityos.perception import handlers as h
 from cityos.perception import model as m
+from cityos.perception import ogc as _ogc  # noqa: F401  (registers the OGC collections)
 from cityos.perception import store
 from cityos.web.deps import get_platform
 

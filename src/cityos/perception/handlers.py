@@ -396,7 +396,7 @@ def ingest(p: Platform, messages: list[Message]) -> IngestResult:
 
 
 def _apply(conn: Connection, p: Platform, rule: m.Rule, dev: dict[str, Any], out: m.Outcome,
-           now: datetime) -> int | None:
+           now: datetime, st: dict[str, Any]) -> int | None:
     aid: int | None = None
     if out.raise_alarm:
         aid, _ = raise_alarm(conn, subject=dev["code"], device_code=dev["code"], risk_point=dev["risk_point"],
@@ -405,10 +405,19 @@ def _apply(conn: Connection, p: Platform, rule: m.Rule, dev: dict[str, Any], out
     if out.clear_alarm:
         clear_active(conn, dev["code"], rule.alarm_type, "rule", now)
     if out.timer_at is not None:
-        at = max(out.timer_at, now)
-        jobq.enqueue(conn, "perception.rule_timer", {"rule_id": rule.id, "device_code": dev["code"]},
-                     run_at=at, now=now, dedupe_key=f"ptimer:{rule.id}:{dev['code']}:{at.isoformat()}")
+        # One pending timer per rule and device: while one is pending, the timer itself
+        # looks again (at next_due) when it fires, so busy devices do not pile up jobs.
+        pending = st.get("timer")
+        if pending is None or datetime.fromisoformat(pending) < now:
+            at = max(out.timer_at, now)
+            _schedule(conn, rule, dev["code"], at, now, st)
     return aid
+
+
+def _schedule(conn: Connection, rule: m.Rule, code: str, at: datetime, now: datetime, st: dict[str, Any]) -> None:
+    jobq.enqueue(conn, "perception.rule_timer", {"rule_id": rule.id, "device_code": code},
+                 run_at=at, now=now, dedupe_key=f"ptimer:{rule.id}:{code}:{at.isoformat()}")
+    st["timer"] = at.isoformat()
 
 
 def _run_rules(p: Platform, conn: Connection, devs: dict[str, dict[str, Any]], new: list[dict[str, Any]],
@@ -425,7 +434,9 @@ def _run_rules(p: Platform, conn: Connection, devs: dict[str, dict[str, Any]], n
             if r["device_code"] == code or (r["device_type"] == d["type"] and r["device_code"] is None):
                 by_dev.setdefault(code, []).append(rule_of(r))
     states = store.states_for(conn, [(r.id, c) for c, rs in by_dev.items() for r in rs], lock=True)
-    new_sorted = sorted(new, key=lambda r: (r["device_code"], r["ts"]))
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in sorted(new, key=lambda r: (r["device_code"], r["ts"])):
+        by_key.setdefault((r["device_code"], r["key"]), []).append(r)
     raised: list[int] = []
     touched: dict[tuple[int, str], dict[str, Any]] = {}
     for code, rs in by_dev.items():
@@ -434,14 +445,13 @@ def _run_rules(p: Platform, conn: Connection, devs: dict[str, dict[str, Any]], n
             st = states.get((rule.id, code), {})
             if rule.kind == "inactivity":
                 out = m.on_activity(rule, st, seen[code])
-                _apply(conn, p, rule, dev, out, now)
+                _apply(conn, p, rule, dev, out, now, st)
             else:
-                for r in new_sorted:
-                    if r["device_code"] == code and r["key"] == rule.key:
-                        out = m.on_reading(rule, st, r["ts"], r["value"])
-                        aid = _apply(conn, p, rule, dev, out, now)
-                        if aid is not None:
-                            raised.append(aid)
+                for r in by_key.get((code, str(rule.key)), ()):
+                    out = m.on_reading(rule, st, r["ts"], r["value"])
+                    aid = _apply(conn, p, rule, dev, out, now, st)
+                    if aid is not None:
+                        raised.append(aid)
             touched[(rule.id, code)] = st
     store.save_states(conn, touched, now)
     return raised
@@ -462,7 +472,11 @@ def rule_timer(p: Platform) -> Any:
             st = store.states_for(conn, [k], lock=True).get(k, {})
             out = m.on_timer(rule, st, now)
             out.timer_at = None
-            _apply(conn, p, rule, dev, out, now)
+            st.pop("timer", None)
+            _apply(conn, p, rule, dev, out, now, st)
+            due = m.next_due(rule, st)
+            if due is not None and due > now:  # activity since this timer was set: look again then
+                _schedule(conn, rule, dev["code"], due, now, st)
             store.save_states(conn, {k: st}, now)
 
     return handle

@@ -336,6 +336,19 @@ def on_timer(rule: Rule, state: dict[str, Any], now: datetime) -> Outcome:
     return out
 
 
+def next_due(rule: Rule, state: dict[str, Any]) -> datetime | None:
+    """When this rule's timer should next look (None: nothing to wait for)."""
+    if state.get("active"):
+        return None
+    if rule.kind == "duration":
+        since = _dt(state.get("since"))
+        return since + timedelta(seconds=rule.duration_s) if since else None
+    if rule.kind in ("stale", "inactivity"):
+        last = _dt(state.get("last_ts"))
+        return last + timedelta(seconds=rule.duration_s) if last else None
+    return None
+
+
 def on_activity(rule: Rule, state: dict[str, Any], ts: datetime) -> Outcome:
     """Any message from the device (inactivity rules): clear if it was silent, rearm the timer."""
     out = Outcome(timer_at=ts + timedelta(seconds=rule.duration_s))

@@ -309,12 +309,19 @@ def insert_readings(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[s
     if not rows:
         return []
     ensure_partitions(conn, [r["ts"] for r in rows])
-    new: list[dict[str, Any]] = []
-    for i in range(0, len(rows), 1000):
-        stmt = _upsert(conn, readings).values(rows[i:i + 1000]).on_conflict_do_nothing().returning(
-            readings.c.device_code, readings.c.key, readings.c.ts, readings.c.value)
-        new.extend(dict(r) for r in conn.execute(stmt).mappings())
-    return new
+    if conn.dialect.name == "postgresql":
+        # Arrays through unnest(): one short statement whatever the batch size (fast to send and parse).
+        res = conn.execute(text(
+            "INSERT INTO perception_readings (device_code, key, ts, value) "
+            "SELECT * FROM unnest(CAST(:d AS varchar[]), CAST(:k AS varchar[]), CAST(:t AS timestamptz[]), "
+            "CAST(:v AS float8[])) ON CONFLICT DO NOTHING RETURNING device_code, key, ts, value"),
+            {"d": [r["device_code"] for r in rows], "k": [r["key"] for r in rows], "t": [r["ts"] for r in rows],
+             "v": [r["value"] for r in rows]})
+        return [dict(r) for r in res.mappings()]
+    # executemany with RETURNING: one compiled statement, sent in multi-row batches (insertmanyvalues)
+    stmt = _upsert(conn, readings).on_conflict_do_nothing().returning(
+        readings.c.device_code, readings.c.key, readings.c.ts, readings.c.value)
+    return [dict(r) for r in conn.execute(stmt, rows).mappings()]
 
 
 BUCKETS = {"1m": timedelta(minutes=1), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
@@ -347,6 +354,22 @@ def update_rollups(conn: Connection, new: list[dict[str, Any]]) -> None:
     if not agg:
         return
     pg = conn.dialect.name == "postgresql"
+    rows = sorted(agg.values(), key=lambda a: (a["device_code"], a["key"], a["bucket"], a["start"]))
+    if pg:
+        cols = ("device_code", "key", "bucket", "start", "min", "max", "sum", "count", "last", "last_ts")
+        types = ("varchar", "varchar", "varchar", "timestamptz", "float8", "float8", "float8", "int", "float8",
+                 "timestamptz")
+        conn.execute(text(
+            'INSERT INTO perception_rollups (device_code, key, bucket, start, min, max, sum, count, "last", last_ts) '
+            "SELECT * FROM unnest(" + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(cols, types, strict=True)) + ") "
+            "ON CONFLICT (device_code, key, bucket, start) DO UPDATE SET "
+            "min = LEAST(perception_rollups.min, EXCLUDED.min), max = GREATEST(perception_rollups.max, EXCLUDED.max), "
+            "sum = perception_rollups.sum + EXCLUDED.sum, count = perception_rollups.count + EXCLUDED.count, "
+            '"last" = CASE WHEN EXCLUDED.last_ts >= perception_rollups.last_ts THEN EXCLUDED."last" '
+            'ELSE perception_rollups."last" END, '
+            "last_ts = GREATEST(perception_rollups.last_ts, EXCLUDED.last_ts)"),
+            {c: [r[c] for r in rows] for c in cols})
+        return
     least, greatest = (func.least, func.greatest) if pg else (func.min, func.max)
     stmt = _upsert(conn, rollups)
     ex = stmt.excluded
@@ -359,8 +382,8 @@ def update_rollups(conn: Connection, new: list[dict[str, Any]]) -> None:
               "sum": rollups.c.sum + ex.sum, "count": rollups.c.count + ex.count,
               "last": case((newer, ex["last"]), else_=rollups.c["last"]),
               "last_ts": case((newer, ex.last_ts), else_=rollups.c.last_ts)})
-    rows = sorted(agg.values(), key=lambda a: (a["device_code"], a["key"], a["bucket"], a["start"]))
-    conn.execute(stmt, rows)
+    # RETURNING makes SQLAlchemy send multi-row batches instead of one statement per row
+    conn.execute(stmt.returning(rollups.c.count), rows).all()
 
 
 def update_latest(conn: Connection, new: list[dict[str, Any]]) -> None:
@@ -371,6 +394,16 @@ def update_latest(conn: Connection, new: list[dict[str, Any]]) -> None:
             last[k] = r
     if not last:
         return
+    if conn.dialect.name == "postgresql":
+        vals = sorted(last.values(), key=lambda r: (r["device_code"], r["key"]))
+        conn.execute(text(
+            "INSERT INTO perception_latest (device_code, key, ts, value) "
+            "SELECT * FROM unnest(CAST(:d AS varchar[]), CAST(:k AS varchar[]), CAST(:t AS timestamptz[]), "
+            "CAST(:v AS float8[])) ON CONFLICT (device_code, key) DO UPDATE SET "
+            "ts = EXCLUDED.ts, value = EXCLUDED.value WHERE EXCLUDED.ts >= perception_latest.ts"),
+            {"d": [r["device_code"] for r in vals], "k": [r["key"] for r in vals], "t": [r["ts"] for r in vals],
+             "v": [r["value"] for r in vals]})
+        return
     stmt = _upsert(conn, latest)
     newer = stmt.excluded.ts >= latest.c.ts
     from sqlalchemy import case
@@ -378,7 +411,7 @@ def update_latest(conn: Connection, new: list[dict[str, Any]]) -> None:
     stmt = stmt.on_conflict_do_update(index_elements=["device_code", "key"], set_={
         "ts": case((newer, stmt.excluded.ts), else_=latest.c.ts),
         "value": case((newer, stmt.excluded.value), else_=latest.c.value)})
-    conn.execute(stmt, sorted(last.values(), key=lambda r: (r["device_code"], r["key"])))
+    conn.execute(stmt.returning(latest.c.ts), sorted(last.values(), key=lambda r: (r["device_code"], r["key"]))).all()
 
 
 def latest_of(conn: Connection, code: str) -> list[dict[str, Any]]:
@@ -489,8 +522,8 @@ def save_states(conn: Connection, states: dict[tuple[int, str], dict[str, Any]],
     stmt = _upsert(conn, rule_states)
     stmt = stmt.on_conflict_do_update(index_elements=["rule_id", "device_code"],
                                       set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at})
-    conn.execute(stmt, [{"rule_id": k[0], "device_code": k[1], "state": v, "updated_at": now}
-                        for k, v in sorted(states.items())])
+    conn.execute(stmt.returning(rule_states.c.rule_id), [{"rule_id": k[0], "device_code": k[1], "state": v, "updated_at": now}
+                                                         for k, v in sorted(states.items())]).all()
 
 
 def states_of_rule(conn: Connection, rule_id: int) -> list[tuple[str, dict[str, Any]]]:
