@@ -143,6 +143,69 @@ RESOURCES: list[Resource] = [
     Resource("resident", frozenset({"data_officer", "city_operator", "district_operator", "township_operator",
                                     "grid_head", "grid_member", "grid_member_part", "grid_instructor"}),
              _make_resident, _list_residents),
+def _point_in(p: Platform, node: str) -> tuple[float, float]:
+    import shapely
+
+    with p.db.read() as conn:
+        geom = shapely.from_geojson(geo_store.get(conn, node)["geometry"])  # type: ignore[index]
+    pt = geom.representative_point()
+    return pt.x, pt.y
+
+
+def _make_device(p: Platform, node: str, tag: str) -> str:
+    from cityos.perception import handlers as ph
+
+    lon, lat = _point_in(p, node)
+    p.bus.handle(ph.CreateDevice(SYSTEM, f"probe-{tag}", "gas", lon, lat))
+    return f"probe-{tag}"
+
+
+def _list_devices(client: Any, headers: dict[str, str]) -> set[str]:
+    r = client.get("/api/v1/devices", params={"type": "gas", "limit": 1000}, headers=headers)
+    return {d["code"] for d in r.json()["devices"] if d["code"].startswith("probe-")} if r.status_code == 200 else set()
+
+
+def _make_alarm(p: Platform, node: str, tag: str) -> str:
+    from cityos.perception import handlers as ph
+
+    code = _make_device(p, node, f"alarm-{tag}")
+    with p.db.begin() as conn:
+        aid, _ = ph.raise_alarm(conn, subject=code, device_code=code, risk_point=None, grid=node, alarm_type="probe",
+                                severity="MINOR", rule_id=None, details={}, now=p.clock.now())
+    return str(aid)
+
+
+def _list_alarms(client: Any, headers: dict[str, str]) -> set[str]:
+    r = client.get("/api/v1/alarms", params={"limit": 1000}, headers=headers)
+    return {str(a["id"]) for a in r.json()["alarms"] if a["alarm_type"] == "probe"} if r.status_code == 200 else set()
+
+
+def _make_risk_point(p: Platform, node: str, tag: str) -> str:
+    from cityos.perception import handlers as ph
+
+    lon, lat = _point_in(p, node)
+    d = 0.0001
+    poly = {"type": "Polygon", "coordinates": [[[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d],
+                                                [lon - d, lat + d], [lon - d, lat - d]]]}
+    p.bus.handle(ph.CreateRiskPoint(SYSTEM, f"probe-rp-{tag}", "probe", "landslide", poly))
+    return f"probe-rp-{tag}"
+
+
+def _list_risk_points(client: Any, headers: dict[str, str]) -> set[str]:
+    r = client.get("/api/v1/risk-points", params={"limit": 1000}, headers=headers)
+    return {x["code"] for x in r.json()["risk_points"] if x["code"].startswith("probe-")} if r.status_code == 200 else set()
+
+
+_PERCEPTION_READERS = frozenset({"city_operator", "district_operator", "township_operator", "grid_head", "grid_member",
+                                 "grid_member_part", "grid_instructor", "system_admin", "resource_admin", "dispatcher",
+                                 "department_handler"})
+
+RESOURCES: list[Resource] = [
+    Resource("user", frozenset({"system_admin", "city_operator", "district_operator", "township_operator", "auditor"}),
+             _make_user, _list_users),
+    Resource("device", _PERCEPTION_READERS, _make_device, _list_devices),
+    Resource("alarm", _PERCEPTION_READERS, _make_alarm, _list_alarms),
+    Resource("risk_point", _PERCEPTION_READERS, _make_risk_point, _list_risk_points),
 ]
 
 
