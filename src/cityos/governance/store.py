@@ -342,6 +342,9 @@ def escalate(conn: Connection, case_id: int, from_level: int, values: dict[str, 
 def notify(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
         conn.execute(insert(notifications), rows)
+        from cityos.governance.channels import route_to_channels  # overdue/supervision notices also go by SMS
+
+        route_to_channels(conn, rows)
 
 
 def inbox(conn: Connection, user: str, units: list[str], after_id: int, limit: int) -> list[dict[str, Any]]:
@@ -393,3 +396,7 @@ def stats_for(conn: Connection, nodes: list[str], periods: list[str]) -> dict[st
                                   for f, v in zip(STAT_FIELDS, r[1:], strict=True)}
         out[r[0]] = Stats(**values)
     return out
+
+
+# The notification doors' tables (webhooks, deliveries, channel sends) live in their own module.
+from cityos.governance import notify_store as _notify_store  # noqa: E402, F401
