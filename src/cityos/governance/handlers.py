@@ -506,10 +506,9 @@ def sweep_overdue(p: Platform) -> dict[str, int]:
         store.notify(conn, [{"recipient_unit": r["handler_unit"], "recipient_user": None, "kind": "case.overdue",
                              "title": f"案件超期 {r['number']}", "body": "已超过处置时限，请尽快处置", "case_id": r["id"],
                              "created_at": now} for r in rows if r["handler_unit"]])
-        for r in rows:
-            store.add_event(conn, {"case_id": r["id"], "action": "overdue", "from_state": None, "to_state": "overdue",
-                                   "at": now, "actor": "system", "role": "system", "node": r["owner_node"],
-                                   "note": "deadline passed", "payload": {}})
+        store.add_events(conn, [{"case_id": r["id"], "action": "overdue", "from_state": None, "to_state": "overdue",
+                                 "at": now, "actor": "system", "role": "system", "node": r["owner_node"],
+                                 "note": "deadline passed", "payload": {}} for r in rows])
     while True:
         with p.db.begin() as conn:
             batch = store.due_for_escalation(conn, now - ESCALATION_GRACE, limit=500)

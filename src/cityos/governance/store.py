@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     func,
     insert,
     select,
@@ -223,7 +224,8 @@ def next_case_id(conn: Connection) -> int:
 
 
 def insert_case(conn: Connection, values: dict[str, Any]) -> int:
-    return int(conn.execute(insert(cases).values(**values).returning(cases.c.id)).scalar_one())
+    # Values go as parameters, not baked into the statement: its compiled form is cached.
+    return int(conn.execute(insert(cases).returning(cases.c.id), values).scalar_one())
 
 
 def get_case(conn: Connection, case_id: int, *, lock: bool = False) -> dict[str, Any] | None:
@@ -235,11 +237,17 @@ def get_case(conn: Connection, case_id: int, *, lock: bool = False) -> dict[str,
 
 
 def update_case(conn: Connection, case_id: int, values: dict[str, Any]) -> None:
-    conn.execute(update(cases).where(cases.c.id == case_id).values(**values))
+    conn.execute(update(cases).where(cases.c.id == bindparam("case_id_")), {**values, "case_id_": case_id})
 
 
 def add_event(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(insert(case_events).values(counted=False, **values))
+    conn.execute(insert(case_events), {**values, "counted": False})
+
+
+def add_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Several events in one round trip (the sweeps)."""
+    if rows:
+        conn.execute(insert(case_events), [{**r, "counted": False} for r in rows])
 
 
 def events_of(conn: Connection, case_id: int) -> list[dict[str, Any]]:
