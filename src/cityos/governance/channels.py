@@ -2,10 +2,10 @@
 
 Overdue and supervision notices (kinds in `CHANNEL_KINDS`) are also handed to the
 SMS channel. They leave through the outbox: `route_to_channels` writes one
-`notification.channel` event per notice in the transaction that wrote the notice,
+`notification.channel` event per batch of notices in the transaction that wrote them,
 and the worker's subscriber sends it through the channel chosen by
 `CITYOS_SMS_CHANNEL`, recording each send once in `channel_sends` (the relay is at
-least once; the record makes a repeated relay a no-op).
+least once; the record, keyed by event and position, makes a repeated relay a no-op).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 CHANNEL_KINDS = frozenset({"case.overdue", "case.supervise"})
 TOPIC = "notification.channel"
+PER_EVENT = 500
 
 
 class Channel(Protocol):
@@ -62,28 +63,35 @@ def sms_channel(setting: str) -> Channel:
 
 
 def route_to_channels(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Called where notices are written: queue the ones that also go out by SMS (same transaction)."""
-    out = []
+    """Called where notices are written: queue the ones that also go out by SMS (same transaction),
+    up to `PER_EVENT` messages per outbox event (a sweep that flags thousands writes a few events)."""
+    msgs = []
     for r in rows:
         if r.get("kind") in CHANNEL_KINDS:
             recipient = f"user:{r['recipient_user']}" if r.get("recipient_user") else f"unit:{r.get('recipient_unit')}"
-            out.append((TOPIC, {"channel": "sms", "recipient": recipient, "kind": r["kind"], "title": r["title"],
-                                "body": r.get("body") or "", "case_id": r.get("case_id")}))
-    if out:
-        emit_many(conn, out, rows[0]["created_at"])
+            msgs.append({"recipient": recipient, "kind": r["kind"], "title": r["title"], "body": r.get("body") or "",
+                         "case_id": r.get("case_id")})
+    if msgs:
+        emit_many(conn, [(TOPIC, {"channel": "sms", "messages": msgs[i:i + PER_EVENT]})
+                         for i in range(0, len(msgs), PER_EVENT)], rows[0]["created_at"])
 
 
-def deliver(p: Platform, channel: Channel, event: dict[str, Any]) -> bool:
-    """Send one queued message, once per event and recipient; False when it was sent before."""
+def deliver(p: Platform, channel: Channel, event: dict[str, Any]) -> int:
+    """Send the messages of one queued event, each once (by event and position); returns how many went out.
+
+    One transaction per event: if the channel fails, the records roll back and the relay
+    retries the event (messages before the failure may go out twice: at least once)."""
     from cityos.governance import notify_store as ns
 
     if event.get("channel") != channel.name:
-        return False
+        return 0
+    sent = 0
+    now = p.clock.now()
     with p.db.begin() as conn:
-        fresh = ns.claim_send(conn, {"event_id": int(event["id"]), "channel": channel.name,
-                                     "recipient": str(event["recipient"])[:80], "kind": str(event["kind"])[:30],
-                                     "case_id": event.get("case_id"), "at": p.clock.now()})
-        if fresh:
-            # Inside the transaction: if sending fails the record is rolled back and the relay retries.
-            channel.send(str(event["recipient"]), str(event["title"]), str(event["body"]))
-    return fresh
+        for seq, m in enumerate(event.get("messages") or []):
+            if ns.claim_send(conn, {"event_id": int(event["id"]), "seq": seq, "channel": channel.name,
+                                    "recipient": str(m["recipient"])[:80], "kind": str(m["kind"])[:30],
+                                    "case_id": m.get("case_id"), "at": now}):
+                channel.send(str(m["recipient"]), str(m["title"]), str(m["body"]))
+                sent += 1
+    return sent

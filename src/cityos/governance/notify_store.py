@@ -69,12 +69,13 @@ channel_sends = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("event_id", BigInteger, nullable=False),  # the outbox event that carried the message
+    Column("seq", Integer, nullable=False),  # its position in the event
     Column("channel", String(20), nullable=False),
     Column("recipient", String(80), nullable=False),
     Column("kind", String(30), nullable=False),
     Column("case_id", BigInteger),
     Column("at", UTCDateTime, nullable=False),
-    UniqueConstraint("event_id", "channel", "recipient", name="uq_channel_sends_event"),
+    UniqueConstraint("event_id", "seq", "channel", name="uq_channel_sends_event"),
 )
 
 
@@ -132,7 +133,7 @@ def claim_send(conn: Connection, values: dict[str, Any]) -> bool:
     """Record that a message goes out; False when it went out already (relays are at least once)."""
     ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = ins(channel_sends).values(**values).on_conflict_do_nothing(
-        index_elements=["event_id", "channel", "recipient"]).returning(channel_sends.c.id)
+        index_elements=["event_id", "seq", "channel"]).returning(channel_sends.c.id)
     return conn.execute(stmt).first() is not None
 
 

@@ -245,9 +245,17 @@ def add_event(conn: Connection, values: dict[str, Any]) -> None:
 
 
 def add_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Several events in one round trip (the sweeps)."""
-    if rows:
-        conn.execute(insert(case_events), [{**r, "counted": False} for r in rows])
+    """Several events at once (the sweeps)."""
+    insert_many(conn, case_events, [{**r, "counted": False} for r in rows])
+
+
+def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]], chunk: int = 1000) -> None:
+    """Rows of one shape as multi-row INSERTs (one statement per `chunk` rows, not one per row)."""
+    if len(rows) == 1:
+        conn.execute(insert(table), rows[0])
+        return
+    for i in range(0, len(rows), chunk):
+        conn.execute(insert(table).values(rows[i:i + chunk]))
 
 
 def events_of(conn: Connection, case_id: int) -> list[dict[str, Any]]:
@@ -349,7 +357,7 @@ def escalate(conn: Connection, case_id: int, from_level: int, values: dict[str, 
 
 def notify(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert(notifications), rows)
+        insert_many(conn, notifications, rows)
         from cityos.governance.channels import route_to_channels  # overdue/supervision notices also go by SMS
 
         route_to_channels(conn, rows)

@@ -23,13 +23,14 @@ def upgrade() -> None:
     op.create_table('channel_sends',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('event_id', sa.BigInteger(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('channel', sa.String(length=20), nullable=False),
     sa.Column('recipient', sa.String(length=80), nullable=False),
     sa.Column('kind', sa.String(length=30), nullable=False),
     sa.Column('case_id', sa.BigInteger(), nullable=True),
     sa.Column('at', cityos.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_channel_sends')),
-    sa.UniqueConstraint('event_id', 'channel', 'recipient', name='uq_channel_sends_event')
+    sa.UniqueConstraint('event_id', 'seq', 'channel', name='uq_channel_sends_event')
     )
     op.create_table('webhook_deliveries',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), autoincrement=True, nullable=False),
