@@ -9,6 +9,7 @@ written to be idempotent.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +21,8 @@ from sqlalchemy.engine import Connection
 from cityos.core.db import Database
 from cityos.core.store import job_runs, jobs
 
-LEASE = timedelta(minutes=5)
+# How long a claimed job stays with a worker that may have died (CITYOS_JOB_LEASE_S, default 5 min).
+LEASE = timedelta(seconds=float(os.environ.get("CITYOS_JOB_LEASE_S") or 300))
 
 
 @dataclass(frozen=True)

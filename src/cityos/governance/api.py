@@ -202,3 +202,8 @@ def my_notifications(request: Request, after: int = 0, limit: int = 50,
     with get_platform(request).db.read() as conn:
         rows = store.inbox(conn, actor.username, units, after, min(max(limit, 1), 200))
     return {"notifications": rows}
+
+
+from cityos.governance import notify_api  # noqa: E402  (live inbox, mark read, webhooks)
+
+router.include_router(notify_api.router)

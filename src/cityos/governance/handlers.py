@@ -30,6 +30,7 @@ from cityos.governance.model import (
     parse_categories,
 )
 from cityos.governance.routing import route
+from cityos.governance.settings import case_settings
 from cityos.identity import audit
 from cityos.identity.model import GRID_STAFF, OPERATORS, Actor, allow
 
@@ -42,7 +43,7 @@ MAX_TEXT = 4000
 ATTACHMENT_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf",
                     "video/mp4": ".mp4"}
 MAX_ATTACHMENT = 10 * 1024 * 1024
-ESCALATION_GRACE = timedelta(hours=2)
+ESCALATION_GRACE = timedelta(seconds=case_settings().escalation_grace_s)  # CITYOS_ESCALATION_GRACE_S, default 2 h
 TRUSTED_SOURCES = ("grid", "sensor", "upper", "staff")  # filed and dispatched at intake
 
 CASE_READERS = (*OPERATORS, "dispatcher", "department_handler", "verifier", *GRID_STAFF)
@@ -511,10 +512,9 @@ def sweep_overdue(p: Platform) -> dict[str, int]:
         store.notify(conn, [{"recipient_unit": r["handler_unit"], "recipient_user": None, "kind": "case.overdue",
                              "title": f"案件超期 {r['number']}", "body": "已超过处置时限，请尽快处置", "case_id": r["id"],
                              "created_at": now} for r in rows if r["handler_unit"]])
-        for r in rows:
-            store.add_event(conn, {"case_id": r["id"], "action": "overdue", "from_state": None, "to_state": "overdue",
-                                   "at": now, "actor": "system", "role": "system", "node": r["owner_node"],
-                                   "note": "deadline passed", "payload": {}})
+        store.add_events(conn, [{"case_id": r["id"], "action": "overdue", "from_state": None, "to_state": "overdue",
+                                 "at": now, "actor": "system", "role": "system", "node": r["owner_node"],
+                                 "note": "deadline passed", "payload": {}} for r in rows])
     while True:
         with p.db.begin() as conn:
             batch = store.due_for_escalation(conn, now - ESCALATION_GRACE, limit=500)
@@ -581,7 +581,8 @@ def _discard(_: object) -> None:
 def _wire(p: Platform) -> None:
     p.bus.register(ReportCase, lambda c: report_case(p, c))
     p.bus.register(Act, lambda c: act(p, c))
-    p.bus.register_recurring("governance.sweep_overdue", lambda payload: _discard(sweep_overdue(p)), every_s=30)
+    p.bus.register_recurring("governance.sweep_overdue", lambda payload: _discard(sweep_overdue(p)),
+                            every_s=case_settings().sweep_interval_s)  # CITYOS_SWEEP_INTERVAL_S, default 30
     p.bus.register_recurring("governance.apply_stats", lambda payload: _discard(apply_stats(p)), every_s=5)
     p.bus.subscribe("perception.hazard_raised", lambda ev: _on_hazard(p, ev))
 
@@ -589,3 +590,4 @@ def _wire(p: Platform) -> None:
 from cityos.bootstrap import wiring  # noqa: E402
 
 wiring(_wire)
+from cityos.governance import notify_handlers  # noqa: E402, F401  (webhooks, channels)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     func,
     insert,
     select,
@@ -223,7 +224,8 @@ def next_case_id(conn: Connection) -> int:
 
 
 def insert_case(conn: Connection, values: dict[str, Any]) -> int:
-    return int(conn.execute(insert(cases).values(**values).returning(cases.c.id)).scalar_one())
+    # Values go as parameters, not baked into the statement: its compiled form is cached.
+    return int(conn.execute(insert(cases).returning(cases.c.id), values).scalar_one())
 
 
 def get_case(conn: Connection, case_id: int, *, lock: bool = False) -> dict[str, Any] | None:
@@ -235,11 +237,25 @@ def get_case(conn: Connection, case_id: int, *, lock: bool = False) -> dict[str,
 
 
 def update_case(conn: Connection, case_id: int, values: dict[str, Any]) -> None:
-    conn.execute(update(cases).where(cases.c.id == case_id).values(**values))
+    conn.execute(update(cases).where(cases.c.id == bindparam("case_id_")), {**values, "case_id_": case_id})
 
 
 def add_event(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(insert(case_events).values(counted=False, **values))
+    conn.execute(insert(case_events), {**values, "counted": False})
+
+
+def add_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Several events at once (the sweeps)."""
+    insert_many(conn, case_events, [{**r, "counted": False} for r in rows])
+
+
+def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]], chunk: int = 1000) -> None:
+    """Rows of one shape as multi-row INSERTs (one statement per `chunk` rows, not one per row)."""
+    if len(rows) == 1:
+        conn.execute(insert(table), rows[0])
+        return
+    for i in range(0, len(rows), chunk):
+        conn.execute(insert(table).values(rows[i:i + chunk]))
 
 
 def events_of(conn: Connection, case_id: int) -> list[dict[str, Any]]:
@@ -341,7 +357,10 @@ def escalate(conn: Connection, case_id: int, from_level: int, values: dict[str, 
 
 def notify(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert(notifications), rows)
+        insert_many(conn, notifications, rows)
+        from cityos.governance.channels import route_to_channels  # overdue/supervision notices also go by SMS
+
+        route_to_channels(conn, rows)
 
 
 def inbox(conn: Connection, user: str, units: list[str], after_id: int, limit: int) -> list[dict[str, Any]]:
@@ -393,3 +412,7 @@ def stats_for(conn: Connection, nodes: list[str], periods: list[str]) -> dict[st
                                   for f, v in zip(STAT_FIELDS, r[1:], strict=True)}
         out[r[0]] = Stats(**values)
     return out
+
+
+# The notification doors' tables (webhooks, deliveries, channel sends) live in their own module.
+from cityos.governance import notify_store as _notify_store  # noqa: E402, F401
