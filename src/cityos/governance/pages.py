@@ -68,7 +68,15 @@ def my_actions(actor: Actor, case: dict[str, Any]) -> list[str]:
     roles = h._roles_at(actor, case["node"], case["handler_unit"])
     if case.get("reporter_user") and case["reporter_user"] == actor.username:
         roles.add("citizen")
-    return [a for a in allowed_actions(case["state"]) if roles & set(ACTIONS[a].roles)]
+    pending = bool(case.get("extension"))
+    waiting_co = any(not done for done in (case.get("co_units") or {}).values())
+    hidden = {"co_report"} if not waiting_co else set()
+    hidden |= {"request_extension"} if pending else {"approve_extension", "reject_extension"}
+    if case.get("owner_level") == "city":
+        hidden.add("take_over")
+    if case.get("owner_level") == "grid":
+        hidden.add("hand_down")
+    return [a for a in allowed_actions(case["state"]) if roles & set(ACTIONS[a].roles) and a not in hidden]
 
 
 # --- the queue ---------------------------------------------------------------------------------
