@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from cityos.bootstrap import Platform
 from cityos.governance import store
-from cityos.governance.model import STATES, period_of
+from cityos.governance.model import OPEN_STATES, STATES, period_of
 from tests.conftest import seed
 
 
@@ -63,3 +63,18 @@ def test_s_seeds_2000_cases_in_every_state_with_ordered_timelines_and_indicators
     r = client.post("/api/v1/cases", json={"category": "E0303", "description": "路面破损", "node": districts[0]},
                     headers=head)
     assert r.status_code == 201 and r.json()["id"] == max(cases) + 1
+    # The queue pages through them; filters narrow them (the city operator sees the whole city).
+    import re
+
+    from tests.integration.test_case_pages import browser
+
+    op = browser(platform, "city.operator")
+    first, second = op.get("/cases").text, op.get("/cases", params={"page": 2}).text
+    one = re.findall(r'<tr data-number="(\d+)"', first)
+    two = re.findall(r'<tr data-number="(\d+)"', second)
+    assert len(one) == len(two) == 50 and not set(one) & set(two)
+    assert "1 / 41" in first and 'rel="next"' in first and "2 / 41" in second and 'rel="prev"' in second
+    late = op.get("/cases", params={"overdue": "1", "state": "handling"}).text
+    rows = re.findall(r'<tr data-number="\d+" data-id="\d+" class="([^"]*)"', late)
+    assert rows and all(c == "overdue" for c in rows)
+    assert len(op.get("/cases/map.json").json()["features"]) == sum(c["state"] in OPEN_STATES for c in cases.values())

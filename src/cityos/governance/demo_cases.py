@@ -76,7 +76,7 @@ def _grids(conn: Any) -> tuple[list[Grid], list[Any]]:
     return grids, geoms
 
 
-def _places(rng: random.Random, grids: list[Grid], geoms: list[Any], n: int) -> list[tuple[Grid, float, float]]:
+def _places(rng: random.Random, grids: list[Grid], arr: Any, n: int) -> list[tuple[Grid, float, float]]:
     """n points, each inside a grid (a jittered point, or the grid's inner point when the jitter falls outside)."""
     idx = [rng.randrange(len(grids)) for _ in range(n)]
     xs = np.empty(n)
@@ -85,8 +85,6 @@ def _places(rng: random.Random, grids: list[Grid], geoms: list[Any], n: int) -> 
         g = grids[i]
         xs[k] = g.lon + (rng.random() - 0.5) * (g.box[2] - g.box[0]) * 0.6
         ys[k] = g.lat + (rng.random() - 0.5) * (g.box[3] - g.box[1]) * 0.6
-    arr = np.array(geoms, dtype=object)
-    shapely.prepare(arr)
     inside = shapely.contains_xy(arr[idx], xs, ys)
     out = []
     for k, i in enumerate(idx):
@@ -133,7 +131,10 @@ class Builder:
             else:  # pragma: no cover - a timeline longer than four months
                 sim = self._simulate(case_id, grid, lon, lat, cat, source, final, self.now - timedelta(days=240), seed)
         if final not in ("cancelled", "merged"):
-            self.masters.setdefault(grid.code[:6], []).append((case_id, sim.row["number"]))
+            live = self.masters.setdefault(grid.code[:6], [])
+            live.append((case_id, sim.row["number"]))
+            if len(live) > 400:
+                del live[:200]
         return sim
 
     def _simulate(self, case_id: int, grid: Grid, lon: float, lat: float, cat: Category, source: str, final: str,
@@ -341,13 +342,17 @@ def generate(conn: Any, cats: list[Category], calendar: WorkCalendar, now: datet
     if not grids:
         return {}
     rng = random.Random(seed)
-    places = _places(rng, grids, geoms, n)
+    arr = np.array(geoms, dtype=object)
+    shapely.prepare(arr)
     builder = Builder(cats, calendar, now, seed)
     counts: dict[str, int] = {}
     cases: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    places: list[tuple[Grid, float, float]] = []
     for k in range(n):
-        sim = builder.case(first_id + k, places[k])
+        if k % BATCH == 0:  # places batch by batch, so that a large scale does not hold them all
+            places = _places(rng, grids, arr, min(BATCH, n - k))
+        sim = builder.case(first_id + k, places[k % BATCH])
         sim.row["updated_at"] = max(sim.row["updated_at"], max(e[0] for e in sim.events))
         cases.append(sim.row)
         events.extend(event_rows(sim))
