@@ -110,10 +110,15 @@ def client(platform: Platform) -> Iterator[object]:
         yield c
 
 
-def seed(p: Platform, scale: str = "S", seed_no: int = 1) -> None:
+# Seed steps most tests do not need (they would only slow every test down); a test that
+# wants them seeds with `seed(p, skip=())`.
+SKIPPED_STEPS = ("demo cases",)
+
+
+def seed(p: Platform, scale: str = "S", seed_no: int = 1, skip: tuple[str, ...] = SKIPPED_STEPS) -> None:
     from cityos.demo.seed import resolve_scale, run_seed
 
-    run_seed(p, resolve_scale(scale), seed_no)
+    run_seed(p, resolve_scale(scale), seed_no, skip=skip)
 
 
 @pytest.fixture(scope="session")

@@ -271,3 +271,23 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+case_app = typer.Typer(help="Cases of the governance loop.", no_args_is_help=True)
+app.add_typer(case_app, name="case")
+
+
+@case_app.command("import-hotline")
+def case_import_hotline(file: Annotated[Path, typer.Argument(help="a CSV of 12345 work orders (UTF-8)")]) -> None:
+    """Import 12345 work orders: every row is checked first; one bad row and nothing is written."""
+    from cityos.governance.hotline import import_hotline
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(f"[red]error:[/red] cannot read {file}: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    result = import_hotline(platform(), _system_actor(), text)
+    for d in result["duplicates"]:
+        err.print(f"line {d['line']}: work order {d['number']} was imported before: skipped", highlight=False)
+    out.print(f"created {result['created']} case(s), skipped {len(result['duplicates'])} duplicate(s)")

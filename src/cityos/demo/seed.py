@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,10 +58,14 @@ def resolve_scale(name: str) -> Scale:
 
 
 def run_seed(platform: Platform, scale: Scale, seed: int,
-             progress_factory: Callable[[str, int], Progress] | None = None) -> dict[str, dict[str, int | str]]:
+             progress_factory: Callable[[str, int], Progress] | None = None,
+             skip: Collection[str] = ()) -> dict[str, dict[str, int | str]]:
+    """Run every seed step in order, except those named in `skip` (tests skip the bulky ones they do not need)."""
     ctx = SeedContext(platform, scale, seed)
     results: dict[str, dict[str, int | str]] = {}
     for step in load_steps():
+        if step.name in skip:
+            continue
         tick = progress_factory(step.name, step.total(scale)) if progress_factory else (lambda n: None)
         results[step.name] = step.run(ctx, tick)
     return results

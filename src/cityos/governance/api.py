@@ -207,3 +207,25 @@ def my_notifications(request: Request, after: int = 0, limit: int = 50,
 from cityos.governance import notify_api  # noqa: E402  (live inbox, mark read, webhooks)
 
 router.include_router(notify_api.router)
+@router.post("/hotline/import", summary="Import 12345 work orders from CSV (every row checked first; all or nothing)",
+             tags=["cases"])
+async def hotline_import(request: Request, actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    """Columns: number, received_at, category (code or name), description, address, lon and lat or
+    division, caller_name, caller_phone. Send the CSV as the body (text/csv) or as the `file` of a form.
+    A number imported before is skipped and listed under `duplicates`."""
+    from cityos.governance.hotline import import_hotline
+
+    actor.require_signed_in()
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise ValidationError("send the CSV as the form field `file`", field="file")
+        raw = await upload.read()
+    else:
+        raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"the CSV must be UTF-8 (bad byte at {exc.start})", field="file") from None
+    return import_hotline(get_platform(request), actor, text)

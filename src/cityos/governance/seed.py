@@ -49,3 +49,31 @@ def seed_catalogue(ctx: SeedContext, tick: Progress) -> dict[str, int | str]:
             "calendar days": len(HOLIDAYS_2026)}
 
 
+
+
+@seed_step("demo cases", order=70, total=lambda scale: scale.cases)
+def seed_cases(ctx: SeedContext, tick: Progress) -> dict[str, int | str]:
+    """Cases in every state spread over the city (S: 2,000; M: 100,000), with consistent timelines."""
+    from cityos.governance import demo_cases
+    from cityos.governance.handlers import apply_stats
+
+    p = ctx.platform
+    now = p.clock.now()
+    cat = catalog(p)
+    cat.invalidate()
+    current = cat.get()
+    cats = sorted(current.categories.values(), key=lambda c: c.code)
+    with p.db.begin() as conn:
+        store.clear_cases(conn)
+        first_id = store.next_case_id(conn)
+
+        def write(case_rows: list[dict[str, object]], event_rows: list[dict[str, object]]) -> None:
+            store.bulk_insert_cases(conn, case_rows, event_rows)
+
+        counts = demo_cases.generate(conn, cats, current.calendar, now, ctx.scale.cases, ctx.seed, first_id, write,
+                                     tick)
+        store.sync_case_ids(conn)
+    events = apply_stats(p)
+    summary: dict[str, int | str] = {"cases": sum(counts.values()), "events": events}
+    summary.update({f"state {k}": v for k, v in sorted(counts.items())})
+    return summary

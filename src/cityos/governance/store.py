@@ -416,3 +416,61 @@ def stats_for(conn: Connection, nodes: list[str], periods: list[str]) -> dict[st
 
 # The notification doors' tables (webhooks, deliveries, channel sends) live in their own module.
 from cityos.governance import notify_store as _notify_store  # noqa: E402, F401
+# --- demo cases and operator pages (bulk writes, task lists, map points) ----------------------------
+
+def clear_cases(conn: Connection) -> None:
+    """Remove every case and what hangs on it (the demo seed replaces the demo data)."""
+    for t in (case_stats, notifications, case_attachments, case_events, cases):
+        conn.execute(t.delete())
+
+
+def bulk_insert_cases(conn: Connection, case_rows: list[dict[str, Any]], event_rows: list[dict[str, Any]]) -> None:
+    """Insert cases (with their ids) and their events in batches (executemany)."""
+    for table, rows in ((cases, case_rows), (case_events, event_rows)):
+        if not rows:
+            continue
+        if conn.dialect.name != "sqlite":
+            conn.execute(insert(table), rows)  # PostgreSQL: SQLAlchemy's batched multi-row VALUES
+            continue
+        # SQLite: the columns' own bind processors, then the driver's executemany (a third of the time).
+        cols = list(rows[0])
+        procs = [table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in cols]
+        sql = f'INSERT INTO "{table.name}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) ' \
+              f'VALUES ({", ".join("?" for _ in cols)})'
+        data = [tuple(pr(r[c]) if pr else r[c] for c, pr in zip(cols, procs, strict=True)) for r in rows]
+        conn.exec_driver_sql(sql, data)
+
+
+def sync_case_ids(conn: Connection) -> None:
+    """After inserting cases with explicit ids: move PostgreSQL's sequence past them."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), "
+                          "(SELECT coalesce(max(id), 0) + 1 FROM cases), false)"))
+
+
+def task_filter(scope: Scope, units: list[str], unit_prefixes: list[str], grids: list[str],
+                states: tuple[str, ...]) -> ColumnElement[bool]:
+    """Cases in `states` held by one of my units (exact or by prefix) or lying in one of my grids."""
+    from sqlalchemy import false, or_
+
+    mine: list[ColumnElement[bool]] = []
+    if units:
+        mine.append(cases.c.handler_unit.in_(units))
+    mine.extend(cases.c.handler_unit.startswith(pre) for pre in unit_prefixes)
+    mine.extend(cases.c.node.startswith(g) for g in grids)
+    return and_(in_scope(cases.c.node, scope), cases.c.state.in_(states), or_(*mine) if mine else false())
+
+
+def case_points(conn: Connection, where: ColumnElement[bool], limit: int) -> list[dict[str, Any]]:
+    """Located cases for the map: id, number, state, category, overdue, emergency, lon, lat."""
+    rows = conn.execute(select(cases.c.id, cases.c.number, cases.c.state, cases.c.category_code, cases.c.title,
+                               cases.c.overdue, cases.c.emergency, cases.c.escalation_level, cases.c.lon, cases.c.lat)
+                        .where(where, cases.c.lon.is_not(None)).order_by(cases.c.id.desc()).limit(limit)).mappings()
+    return [dict(r) for r in rows]
+
+
+def attachment(conn: Connection, attachment_id: int) -> dict[str, Any] | None:
+    r = conn.execute(select(case_attachments).where(case_attachments.c.id == attachment_id)).mappings().first()
+    return dict(r) if r else None
