@@ -77,12 +77,6 @@ def _list_residents(client: Any, headers: dict[str, str]) -> set[str]:
     return {x["household_id"] for x in r.json()["result"]["records"]} if r.status_code == 200 else set()
 
 
-RESOURCES: list[Resource] = [
-    Resource("user", frozenset({"system_admin", "city_operator", "district_operator", "township_operator", "auditor"}),
-             _make_user, _list_users),
-    Resource("ledger resource", frozenset({"resource_admin", "system_admin", "city_operator", "district_operator",
-                                           "township_operator", "data_officer", "auditor"}),
-             _make_ledger_resource, _list_ledger),
 _PROBE_GRIDS: list[str] = []
 
 
@@ -94,7 +88,7 @@ def _make_ledger_entry(p: Platform, node: str, tag: str) -> str:
     return f"probe-{tag}"
 
 
-def _list_ledger(client: Any, headers: dict[str, str]) -> set[str]:
+def _list_grid_ledger(client: Any, headers: dict[str, str]) -> set[str]:
     seen: set[str] = set()
     for grid in sorted(set(_PROBE_GRIDS[-4:])):
         r = client.get(f"/api/v1/grassroots/ledger/{grid}", params={"kind": "building"}, headers=headers)
@@ -133,16 +127,6 @@ def _both(ledger: set[str], tasks: set[str]) -> set[str]:
 
 GRID_STAFF_ROLES = frozenset({"grid_head", "grid_member", "grid_member_part", "grid_instructor"})
 OPERATOR_ROLES = frozenset({"city_operator", "district_operator", "township_operator"})
-RESOURCES: list[Resource] = [
-    Resource("user", frozenset({"system_admin", "city_operator", "district_operator", "township_operator", "auditor"}),
-             _make_user, _list_users),
-    # One resource for both grassroots types (same readers), so the matrix signs everyone in once for them.
-    Resource("grid_ledger_and_patrol_task", OPERATOR_ROLES | GRID_STAFF_ROLES,
-             lambda p, node, tag: _make_ledger_entry(p, node, tag) + "|" + _make_patrol_task(p, node, tag),
-             lambda client, headers: _both(_list_ledger(client, headers), _list_tasks(client, headers))),
-    Resource("resident", frozenset({"data_officer", "city_operator", "district_operator", "township_operator",
-                                    "grid_head", "grid_member", "grid_member_part", "grid_instructor"}),
-             _make_resident, _list_residents),
 def _point_in(p: Platform, node: str) -> tuple[float, float]:
     import shapely
 
@@ -203,6 +187,16 @@ _PERCEPTION_READERS = frozenset({"city_operator", "district_operator", "township
 RESOURCES: list[Resource] = [
     Resource("user", frozenset({"system_admin", "city_operator", "district_operator", "township_operator", "auditor"}),
              _make_user, _list_users),
+    Resource("ledger resource", frozenset({"resource_admin", "system_admin", "city_operator", "district_operator",
+                                           "township_operator", "data_officer", "auditor"}),
+             _make_ledger_resource, _list_ledger),
+    # One resource for both grassroots types (same readers), so the matrix signs everyone in once for them.
+    Resource("grid_ledger_and_patrol_task", OPERATOR_ROLES | GRID_STAFF_ROLES,
+             lambda p, node, tag: _make_ledger_entry(p, node, tag) + "|" + _make_patrol_task(p, node, tag),
+             lambda client, headers: _both(_list_grid_ledger(client, headers), _list_tasks(client, headers))),
+    Resource("resident", frozenset({"data_officer", "city_operator", "district_operator", "township_operator",
+                                    "grid_head", "grid_member", "grid_member_part", "grid_instructor"}),
+             _make_resident, _list_residents),
     Resource("device", _PERCEPTION_READERS, _make_device, _list_devices),
     Resource("alarm", _PERCEPTION_READERS, _make_alarm, _list_alarms),
     Resource("risk_point", _PERCEPTION_READERS, _make_risk_point, _list_risk_points),

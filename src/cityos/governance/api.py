@@ -204,9 +204,6 @@ def my_notifications(request: Request, after: int = 0, limit: int = 50,
     return {"notifications": rows}
 
 
-from cityos.governance import notify_api  # noqa: E402  (live inbox, mark read, webhooks)
-
-router.include_router(notify_api.router)
 @router.post("/hotline/import", summary="Import 12345 work orders from CSV (every row checked first; all or nothing)",
              tags=["cases"])
 async def hotline_import(request: Request, actor: Actor = Depends(current_actor)) -> dict[str, Any]:
@@ -229,3 +226,8 @@ async def hotline_import(request: Request, actor: Actor = Depends(current_actor)
     except UnicodeDecodeError as exc:
         raise ValidationError(f"the CSV must be UTF-8 (bad byte at {exc.start})", field="file") from None
     return import_hotline(get_platform(request), actor, text)
+
+
+from cityos.governance import notify_api  # noqa: E402  (live inbox, mark read, webhooks)
+
+router.include_router(notify_api.router)

@@ -416,6 +416,7 @@ def stats_for(conn: Connection, nodes: list[str], periods: list[str]) -> dict[st
 
 # The notification doors' tables (webhooks, deliveries, channel sends) live in their own module.
 from cityos.governance import notify_store as _notify_store  # noqa: E402, F401
+
 # --- demo cases and operator pages (bulk writes, task lists, map points) ----------------------------
 
 def clear_cases(conn: Connection) -> None:
