@@ -61,7 +61,7 @@ def test_operator_dispatches_and_handler_reports_back_from_a_phone(live_server: 
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                                 locale="zh-CN", device_scale_factor=2)
     m = phone.new_page()
-    sign_in(m, base, "handler", "/m/tasks")
+    sign_in(m, base, "handler", "/m/cases")
     m.click(f"#tasks li[data-number='{case['number']}'] a")
     m.wait_for_url(f"**/m/cases/{case['id']}")
     assert m.locator("#case-state").get_attribute("data-state") == "dispatched"

@@ -40,7 +40,7 @@ def new_case(p: Platform, client: Any, source: str = "public", category: str = "
 
 def test_pages_need_a_session_and_keep_to_the_scope(seeded: Platform, client: Any) -> None:
     case = new_case(seeded, client)
-    for path in ("/cases?state=collected", f"/cases/{case['id']}", "/cases/map", "/m/tasks", f"/m/cases/{case['id']}"):
+    for path in ("/cases?state=collected", f"/cases/{case['id']}", "/cases/map", "/m/cases", f"/m/cases/{case['id']}"):
         r = client.get(path, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/login?next=%2F"), path
     assert client.get("/cases/map.json").status_code == 401
@@ -105,10 +105,10 @@ def test_operator_and_handler_work_a_case_through_the_forms(seeded: Platform, cl
     assert r.status_code == 400 and "hours" in r.text
     # The handler's phone: my tasks, sign, start, report back with a photo.
     hd = browser(seeded, "handler")
-    tasks = hd.get("/m/tasks")
+    tasks = hd.get("/m/cases")
     assert tasks.status_code == 200 and case["number"] in tasks.text
-    assert case["number"] in browser(seeded, "grid.member").get("/m/tasks").text  # it lies in the member's grid
-    assert case["number"] not in browser(seeded, "verifier").get("/m/tasks").text  # verifiers handle nothing
+    assert case["number"] in browser(seeded, "grid.member").get("/m/cases").text  # it lies in the member's grid
+    assert case["number"] not in browser(seeded, "verifier").get("/m/cases").text  # verifiers handle nothing
     m = hd.get(f"/m/cases/{cid}")
     assert re.findall(r'class="m-act" data-action="(\w+)"', m.text) == ["sign", "return", "request_extension"]
     t2 = csrf(m.text)

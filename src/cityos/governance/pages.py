@@ -31,7 +31,7 @@ from cityos.web.pages import add_nav, render
 router = APIRouter(include_in_schema=False)
 add_nav(100, "/cases", "nav.cases")
 add_nav(110, "/cases/map", "nav.case_map")
-add_nav(120, "/m/tasks", "nav.tasks")
+add_nav(120, "/m/cases", "nav.tasks")
 
 PAGE_SIZE = 50
 MAP_LIMIT = 5000
@@ -329,7 +329,7 @@ def task_scope(actor: Actor) -> tuple[list[str], list[str], list[str]]:
     return units, prefixes, grids
 
 
-@router.get("/m/tasks")
+@router.get("/m/cases")
 def tasks_page(request: Request) -> Response:
     actor = _signed_in(request)
     if actor is None:
