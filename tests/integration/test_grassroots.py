@@ -258,7 +258,7 @@ def test_ledger_scope_masking_history_and_audit(seeded: Platform, client: Any) -
     with seeded.db.read() as conn:
         acts = conn.execute(select(id_store.audit_log.c.action, id_store.audit_log.c.purpose)
                             .where(id_store.audit_log.c.object_type == "grid_ledger")).all()
-    assert ("personal.read", "elderly-care visit") in [tuple(a) for a in acts] and ("ledger.write", None) in [tuple(a) for a in acts]
+    assert ("personal.read", "elderly-care visit") in [tuple(a) for a in acts] and ("gridledger.write", None) in [tuple(a) for a in acts]
     upd = client.put(f"/api/v1/grassroots/ledger/{grid}/{eid}", json={
         "kind": "key_person", "label": "张桂英", "version": 1,
         "data": {"name": "张桂英", "phone": "13912345678", "group": "elderly_alone", "care_note": "每周探访"}},

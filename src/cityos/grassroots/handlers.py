@@ -43,8 +43,8 @@ ROSTER_READERS = (*OPERATORS, *GRID_STAFF, "dispatcher", "department_handler", "
 allow(ROSTER_READERS, "grassroots.roster")  # who is who (contacts masked outside grassroots.read)
 allow((*OPERATORS, *GRID_STAFF), "grassroots.read")  # board, lists, patrols, contacts unmasked
 allow(OPERATORS, "resplist.edit", "resplist.publish", "staff.manage")
-allow(GRID_STAFF, "patrol.checkin", "ledger.write")
-allow((*OPERATORS, *GRID_STAFF), "ledger.read")
+allow(GRID_STAFF, "patrol.checkin", "gridledger.write")
+allow((*OPERATORS, *GRID_STAFF), "gridledger.read")
 
 
 def city_code(code: str) -> str:
@@ -564,7 +564,7 @@ def ledger_list(p: Platform, actor: Actor, grid: str, kind: str | None = None, l
         raise ValidationError(f"kind must be one of {', '.join(m.LEDGER_KINDS)}", field="kind")
     if not 1 <= limit <= 500:
         raise ValidationError("must be between 1 and 500", field="limit")
-    actor.require("ledger.read", grid)
+    actor.require("gridledger.read", grid)
     visible = actor.may_see_personal(grid)
     with p.db.begin() as conn:
         rows, total = store.ledger_entries(conn, grid, kind, limit, max(0, offset))
@@ -578,7 +578,7 @@ def ledger_list(p: Platform, actor: Actor, grid: str, kind: str | None = None, l
 def ledger_write(p: Platform, actor: Actor, grid: str, kind: str, label: str, data: dict[str, Any],
                  entry_id: int | None = None, version: int | None = None) -> dict[str, Any]:
     _grid_ok(grid)
-    actor.require("ledger.write", grid)
+    actor.require("gridledger.write", grid)
     label, clean = m.check_ledger(kind, label, data)
     now = p.clock.now()
     with p.db.begin() as conn:
@@ -604,7 +604,7 @@ def ledger_write(p: Platform, actor: Actor, grid: str, kind: str, label: str, da
                                      "actor": actor.username, "before": {"label": cur["label"], **cur["data"]},
                                      "after": {"label": label, **clean}})
             eid = entry_id
-        audit.record(conn, actor, "ledger.write", "grid_ledger", eid, now, node=grid, details={"kind": kind})
+        audit.record(conn, actor, "gridledger.write", "grid_ledger", eid, now, node=grid, details={"kind": kind})
     return {"id": eid, "version": new_version}
 
 
@@ -612,9 +612,9 @@ def ledger_delete(p: Platform, actor: Actor, entry_id: int) -> None:
     now = p.clock.now()
     with p.db.begin() as conn:
         cur = store.ledger_entry(conn, entry_id)
-        if cur is None or cur["deleted"] or not actor.can("ledger.read", cur["grid"]):
+        if cur is None or cur["deleted"] or not actor.can("gridledger.read", cur["grid"]):
             raise NotFound(f"no ledger entry {entry_id} in your scope", field="entry_id")
-        actor.require("ledger.write", cur["grid"])
+        actor.require("gridledger.write", cur["grid"])
         store.update_ledger(conn, entry_id, cur["version"], {"deleted": True, "version": cur["version"] + 1,
                                                               "updated_at": now, "updated_by": actor.username})
         store.add_history(conn, {"entry_id": entry_id, "version": cur["version"] + 1, "action": "delete", "at": now,
@@ -625,7 +625,7 @@ def ledger_delete(p: Platform, actor: Actor, entry_id: int) -> None:
 def ledger_history(p: Platform, actor: Actor, entry_id: int) -> list[dict[str, Any]]:
     with p.db.begin() as conn:
         cur = store.ledger_entry(conn, entry_id)
-        if cur is None or not actor.can("ledger.read", cur["grid"]):
+        if cur is None or not actor.can("gridledger.read", cur["grid"]):
             raise NotFound(f"no ledger entry {entry_id} in your scope", field="entry_id")
         visible = actor.may_see_personal(cur["grid"])
         hist = store.history_of(conn, entry_id)
