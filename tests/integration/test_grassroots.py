@@ -15,6 +15,7 @@ from cityos.grassroots import handlers as h
 from cityos.grassroots import model as m
 from cityos.grassroots import store
 from cityos.identity import store as id_store
+from cityos.identity.model import SYSTEM
 from tests.integration.test_case_loop import grid_point, login
 
 
@@ -290,3 +291,32 @@ def test_routing_is_cached_and_sees_a_new_publication(seeded: Platform) -> None:
     assert d is not None and d.unit == f"S-{grid[:9]}-services"
     with seeded.db.read() as conn:
         assert h.route_by_lists(conn, catalog(seeded).category("P0101"), chain) is None
+
+
+def test_pages_board_list_editor_with_diff_and_mobile(seeded: Platform, client: Any) -> None:
+    from cityos.identity.seed import DEMO_PASSWORD
+
+    township = first(seeded, "township")
+    r = client.post("/login", data={"username": "township.operator", "password": DEMO_PASSWORD, "next": "/grassroots"},
+                    follow_redirects=True)
+    assert r.status_code == 200 and f"/grassroots/board/{township}" in str(r.url)
+    assert 'data-sector="safety"' in r.text and "平安法治" in r.text and 'id="grids"' in r.text
+    lid = next(v["id"] for v in h.versions(seeded, SYSTEM, township) if v["status"] == "published")
+    page = client.get(f"/grassroots/lists/{lid}")
+    assert page.status_code == 200 and "X-ECO-01" in page.text and 'id="deviations"' in page.text
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    r = client.post("/grassroots/lists/new", data={"owner": township, "csrf_token": csrf}, follow_redirects=True)
+    new_id = int(str(r.url).rstrip("/").split("/")[-1])
+    r = client.post(f"/grassroots/lists/{new_id}/item", data={
+        "key": "X-PTY-02", "name_zh": "红色物业联建", "name_en": "Party-led property services", "sector": "party",
+        "level": "village", "categories": "E0802", "role": "village_secretary", "frequency": "monthly",
+        "legal_basis": "物业管理条例", "done_standard": "每季度联席会议一次", "csrf_token": csrf}, follow_redirects=True)
+    assert r.status_code == 200 and 'id="diff"' in r.text and "+ X-PTY-02" in r.text
+    bad = client.post(f"/grassroots/lists/{new_id}/item", data={
+        "key": "X-PTY-03", "name_zh": "x", "sector": "party", "level": "grid", "role": "nobody", "csrf_token": csrf})
+    assert 'id="list-error"' in bad.text and "nobody" in bad.text
+    client.post("/logout", data={"csrf_token": csrf})
+    client.post("/login", data={"username": "grid.member", "password": DEMO_PASSWORD, "next": "/m/tasks"})
+    for path, marker in (("/m/tasks", 'id="tasks"'), ("/m/report", 'id="report-form"'), ("/m/ledger", 'id="ledger-form"')):
+        r = client.get(path)
+        assert r.status_code == 200 and marker in r.text, path

@@ -338,9 +338,18 @@ class ListCache:
             return fresh
 
     def holder(self, conn: Connection, lists: _Lists, node: str, post: str) -> dict[str, Any] | None:
+        """The post holder at a node; a miss loads every holder of the node's township in one query."""
         key = (node, post)
         if key not in lists.holders:
-            lists.holders[key] = store.holder(conn, node, post)
+            township = node[:9]
+            if (township, "") not in lists.holders:
+                lists.holders[(township, "")] = None  # marks the township as loaded
+                # A range, not LIKE: SQLite uses the index for it (codes are digits, ':' sorts after '9').
+                below = (store.staff.c.node >= township) & (store.staff.c.node < township + ":")
+                for r in store.staff_in(conn, below & store.staff.c.on_duty.is_(True), limit=100_000):
+                    lists.holders.setdefault((r["node"], r["post"]), {"id": r["id"], "name": r["name"]})
+            if key not in lists.holders:
+                lists.holders[key] = None
         return lists.holders[key]
 
 
@@ -396,6 +405,9 @@ def generate_patrols(p: Platform, day: date, *, chunk: int = 5000) -> int:
                 townships.append(code)
             else:
                 nodes[code[:9]].append(code)
+        tt = store.tasks
+        existing: dict[str, int] = {str(k): int(n) for k, n in conn.execute(
+            select(tt.c.township, func.count()).where(tt.c.day == day).group_by(tt.c.township)).all()}
         holders: dict[tuple[str, str], int] = {}
         for sid, node, post in conn.execute(select(store.staff.c.id, store.staff.c.node, store.staff.c.post)
                                             .where(store.staff.c.on_duty.is_(True)).order_by(store.staff.c.id.desc())):
@@ -417,9 +429,13 @@ def generate_patrols(p: Platform, day: date, *, chunk: int = 5000) -> int:
         lid = int(lst["id"])
         if lid not in due_cache:
             due_cache[lid] = [i for i in its[lid] if m.due_on(i.frequency, day, i.key)]
+        per_level = {"township": [t], "village": [c for c in nodes.get(t, ()) if len(c) == 12],
+                     "grid": [c for c in nodes.get(t, ()) if len(c) == 15]}
+        expected = sum(len(per_level[it.level]) for it in due_cache[lid])
+        if existing.get(t, 0) >= expected:
+            continue  # this township's day is complete already (the job runs again and again)
         for it in due_cache[lid]:
-            targets = [t] if it.level == "township" else [c for c in nodes.get(t, ()) if len(c) == (12 if it.level == "village" else 15)]
-            for node in targets:
+            for node in per_level[it.level]:
                 batch.append({"day": day, "node": node, "level": it.level, "township": t, "item_key": it.key,
                               "item_name": it.name_zh, "list_id": lid, "role": it.role,
                               "staff_id": holders.get((node, it.role)), "status": "open", "far": False})
