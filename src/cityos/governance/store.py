@@ -249,13 +249,10 @@ def add_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
     insert_many(conn, case_events, [{**r, "counted": False} for r in rows])
 
 
-def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]], chunk: int = 1000) -> None:
-    """Rows of one shape as multi-row INSERTs (one statement per `chunk` rows, not one per row)."""
-    if len(rows) == 1:
-        conn.execute(insert(table), rows[0])
-        return
-    for i in range(0, len(rows), chunk):
-        conn.execute(insert(table).values(rows[i:i + chunk]))
+def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Rows of one shape in one executemany call (psycopg pipelines it; one compiled statement)."""
+    if rows:
+        conn.execute(insert(table), rows)
 
 
 def events_of(conn: Connection, case_id: int) -> list[dict[str, Any]]:
