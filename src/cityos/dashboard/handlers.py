@@ -45,7 +45,8 @@ def breadcrumb(p: Platform, node: str) -> list[dict[str, str]]:
             chain.append(node[:n])
     with p.db.read() as conn:
         names = geo_store.names(conn, chain)
-    return [{"code": c, "name_zh": names.get(c, (c, c, ""))[0], "name_en": names.get(c, (c, c, ""))[1]} for c in chain]
+    return [{"code": c, "level": names.get(c, ("", c, c))[0], "name_zh": names.get(c, ("", c, c))[1],
+             "name_en": names.get(c, ("", c, c))[2]} for c in chain]
 
 
 def figures(p: Platform, actor: Actor, node: str) -> dict[str, Any]:

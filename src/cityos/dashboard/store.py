@@ -68,22 +68,31 @@ def case_figures(conn: Connection, node: str, roots: tuple[str, ...] | None) -> 
     scope = _scope_sql("node", roots, params)
     open_in = _open_in(params)
     base = f"FROM cases WHERE node LIKE :p AND {scope} AND state IN {open_in}"
+    n = NEXT_LEN.get(level_of(node), 15)
+    params["n"] = n
+    # One pass over the open cases: grouped by child, category class, state and flags.
+    rows = conn.execute(text(
+        "SELECT substr(node, 1, :n), substr(category_code, 1, 3), state, "
+        "CASE WHEN overdue THEN 1 ELSE 0 END, CASE WHEN emergency THEN 1 ELSE 0 END, count(*) "
+        f"{base} GROUP BY substr(node, 1, :n), substr(category_code, 1, 3), state, "
+        "CASE WHEN overdue THEN 1 ELSE 0 END, CASE WHEN emergency THEN 1 ELSE 0 END"), params).all()
     by_child: dict[str, dict[str, int]] = {}
-    n = NEXT_LEN.get(level_of(node))
-    if n:
-        params["n"] = n
-        for k, total, overdue in conn.execute(text(
-                f"SELECT substr(node, 1, :n) AS k, count(*), sum(CASE WHEN overdue THEN 1 ELSE 0 END) {base} "
-                f"AND length(node) >= :n GROUP BY substr(node, 1, :n)"), params).all():
-            by_child[k] = {"open": int(total), "overdue": int(overdue or 0)}
-    total, overdue, emergency = conn.execute(text(
-        f"SELECT count(*), sum(CASE WHEN overdue THEN 1 ELSE 0 END), sum(CASE WHEN emergency THEN 1 ELSE 0 END) {base}"),
-        params).one()
-    by_kind = {k: int(c) for k, c in conn.execute(text(
-        f"SELECT substr(category_code, 1, 3), count(*) {base} GROUP BY substr(category_code, 1, 3)"), params).all()}
-    by_state = {k: int(c) for k, c in conn.execute(text(f"SELECT state, count(*) {base} GROUP BY state"), params).all()}
-    return {"open": int(total), "overdue": int(overdue or 0), "emergency": int(emergency or 0),
-            "by_child": by_child, "by_class": by_kind, "by_state": by_state}
+    by_class: dict[str, int] = {}
+    by_state: dict[str, int] = {}
+    total = overdue = emergency = 0
+    for child, cls, state, od, em, c in rows:
+        c = int(c)
+        total += c
+        overdue += c if od else 0
+        emergency += c if em else 0
+        by_class[cls] = by_class.get(cls, 0) + c
+        by_state[state] = by_state.get(state, 0) + c
+        if len(child) == n:
+            d = by_child.setdefault(child, {"open": 0, "overdue": 0})
+            d["open"] += c
+            d["overdue"] += c if od else 0
+    return {"open": total, "overdue": overdue, "emergency": emergency,
+            "by_child": by_child, "by_class": by_class, "by_state": by_state}
 
 
 def recent_cases(conn: Connection, node: str, roots: tuple[str, ...] | None, limit: int = 50) -> list[dict[str, Any]]:
