@@ -36,9 +36,11 @@ app.add_typer(simulate_app, name="simulate")
 
 
 def _context_apps() -> None:
+    from cityos.dashboard.cli import dashboard_app
     from cityos.data.cli import data_app
 
     app.add_typer(data_app, name="data")
+    app.add_typer(dashboard_app, name="dashboard")
 
 
 _context_apps()
