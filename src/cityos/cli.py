@@ -39,6 +39,9 @@ def _context_apps() -> None:
     from cityos.data.cli import data_app
 
     app.add_typer(data_app, name="data")
+    from cityos.assistant.cli import assistant_app
+
+    app.add_typer(assistant_app, name="assistant")
 
 
 _context_apps()
