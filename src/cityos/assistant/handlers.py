@@ -143,8 +143,9 @@ def classify(p: Platform, actor: Actor, text: Any, lon: Any = None, lat: Any = N
             if chain is not None:
                 item["routing"] = route(conn, c, chain).as_dict()
             out.append(item)
-    # a text in no language the model knows (or gibberish) shares almost no n-gram with any example
-    low = best < 0.08
+    # a text in no language the model knows (or gibberish) shares almost no word with any example
+    coverage = getattr(clf.encoder, "coverage", None)
+    low = best < 0.08 or (coverage is not None and coverage(body) < 0.3)
     return {"suggestions": out, "model": clf.encoder.name, "low_confidence": low,
             "note": "the text resembles no known case; choose the category by hand" if low else None}
 

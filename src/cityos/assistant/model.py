@@ -90,6 +90,11 @@ class TfidfEncoder:
                              * ((math.log((1 + nl) / (1 + len(classes[g]))) + 0.1) if labels is not None else 1.0)
                              for g in vocab], dtype=np.float32)
 
+    def coverage(self, text: str) -> float:
+        """The share of the text's words and CJK bigrams that the fitted vocabulary knows."""
+        grams = [g for g in features(text) if g.startswith("w:") or (len(g) == 2 and _CJK.match(g))]
+        return sum(g in self.vocab for g in grams) / len(grams) if grams else 0.0
+
     def encode(self, docs: Sequence[str]) -> np.ndarray:
         m = np.zeros((len(docs), len(self.vocab)), dtype=np.float32)
         for r, d in enumerate(docs):
