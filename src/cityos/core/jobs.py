@@ -15,10 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from cityos.core.db import Database
+from cityos.core.db import Database, upsert_insert
 from cityos.core.store import job_runs, jobs
 
 # How long a claimed job stays with a worker that may have died (CITYOS_JOB_LEASE_S, default 5 min).
@@ -66,8 +65,7 @@ def enqueue(
     if dedupe_key is None:
         conn.execute(insert(jobs).values(**values))
         return
-    ins = postgresql.insert(jobs) if conn.dialect.name == "postgresql" else sqlite.insert(jobs)
-    conn.execute(ins.values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    conn.execute(upsert_insert(conn, jobs).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
 def cancel(conn: Connection, dedupe_key: str) -> None:

@@ -15,10 +15,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
-from cityos.core.db import JSONType, UTCDateTime, metadata
+from cityos.core.db import JSONType, UTCDateTime, metadata, upsert_insert
 
 # BIGINT ids on PostgreSQL; SQLite only autoincrements a column typed INTEGER.
 BigId = BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
@@ -96,12 +96,8 @@ def bump_revision(conn: Connection, name: str, now: datetime) -> int:
         update(revisions).where(revisions.c.name == name).values(value=revisions.c.value + 1, updated_at=now)
     )
     if res.rowcount == 0:
-        if conn.dialect.name == "postgresql":
-            stmt = postgresql.insert(revisions).values(name=name, value=1, updated_at=now)
-            conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": revisions.c.value + 1}))
-        else:
-            conn.execute(sqlite.insert(revisions).values(name=name, value=1, updated_at=now).on_conflict_do_update(
-                index_elements=["name"], set_={"value": revisions.c.value + 1}))
+        stmt = upsert_insert(conn, revisions).values(name=name, value=1, updated_at=now)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": revisions.c.value + 1}))
     return read_revision(conn, name)
 
 

@@ -260,6 +260,6 @@ DATASTORE_TABLES: dict[str, Table] = {t.name: t for t in (
 
 
 def insert_fn(conn: Any) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
+    from cityos.core.db import upsert_insert
 
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    return lambda table: upsert_insert(conn, table)

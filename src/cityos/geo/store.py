@@ -11,10 +11,9 @@ from typing import Any
 
 import shapely
 from sqlalchemy import Column, Float, Index, Integer, String, Table, Text, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from cityos.core.db import JSONType, UTCDateTime, metadata
+from cityos.core.db import JSONType, UTCDateTime, metadata, upsert_insert
 from cityos.core.store import bump_revision
 from cityos.geo.model import Division
 
@@ -79,14 +78,13 @@ def to_row(d: Division, now: datetime) -> dict[str, Any]:
 
 def upsert(conn: Connection, items: Iterable[Division], now: datetime, *, chunk: int = 2000) -> int:
     """Insert or replace divisions, in chunks; bumps the geo revision once."""
-    insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     n = 0
     batch: list[dict[str, Any]] = []
 
     def flush() -> None:
         if not batch:
             return
-        stmt = insert_fn(divisions)
+        stmt = upsert_insert(conn, divisions)
         cols = {c.name: stmt.excluded[c.name] for c in divisions.columns if c.name != "code"}
         conn.execute(stmt.on_conflict_do_update(index_elements=["code"], set_=cols), batch)
         batch.clear()

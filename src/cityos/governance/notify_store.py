@@ -25,11 +25,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from cityos.core.db import JSONType, UTCDateTime, metadata
+from cityos.core.db import JSONType, UTCDateTime, metadata, upsert_insert
 from cityos.core.store import BigId
 from cityos.governance.store import notifications
 
@@ -131,8 +130,7 @@ def deliveries(conn: Connection, hook_id: int, limit: int) -> list[dict[str, Any
 
 def claim_send(conn: Connection, values: dict[str, Any]) -> bool:
     """Record that a message goes out; False when it went out already (relays are at least once)."""
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = ins(channel_sends).values(**values).on_conflict_do_nothing(
+    stmt = upsert_insert(conn, channel_sends).values(**values).on_conflict_do_nothing(
         index_elements=["event_id", "seq", "channel"]).returning(channel_sends.c.id)
     return conn.execute(stmt).first() is not None
 

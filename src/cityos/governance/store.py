@@ -24,11 +24,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from cityos.core.db import JSONType, UTCDateTime, metadata
+from cityos.core.db import JSONType, UTCDateTime, metadata, upsert_insert
 from cityos.core.store import BigId
 from cityos.governance.model import CATEGORY_COLUMNS, Category, Stats
 from cityos.identity.model import Scope
@@ -183,9 +182,8 @@ case_stats = Table(
 # --- categories and calendar ----------------------------------------------------------------
 
 def upsert_categories(conn: Connection, cats: list[Category], now: datetime) -> None:
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     rows = [{**c.as_row(), "attributes": [], "updated_at": now} for c in cats]
-    stmt = ins(case_categories)
+    stmt = upsert_insert(conn, case_categories)
     conn.execute(stmt.on_conflict_do_update(
         index_elements=["code"], set_={c: stmt.excluded[c] for c in [*CATEGORY_COLUMNS[1:], "updated_at"]}), rows)
 
@@ -388,11 +386,10 @@ def add_stats(conn: Connection, deltas: dict[tuple[str, str], dict[str, float]])
     """Add counter deltas to (period, node) rows, creating them as needed."""
     if not deltas:
         return
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     rows = []
     for (period, node), d in sorted(deltas.items()):
         rows.append({"period": period, "node": node, **{f: d.get(f, 0) for f in STAT_FIELDS}})
-    stmt = ins(case_stats)
+    stmt = upsert_insert(conn, case_stats)
     conn.execute(stmt.on_conflict_do_update(index_elements=["period", "node"],
                                             set_={f: case_stats.c[f] + stmt.excluded[f] for f in STAT_FIELDS}), rows)
 

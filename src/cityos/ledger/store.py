@@ -28,11 +28,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from cityos.core.db import JSONType, UTCDateTime, metadata
+from cityos.core.db import JSONType, UTCDateTime, metadata, upsert_insert
 from cityos.core.store import BigId
 from cityos.identity.model import Scope
 from cityos.identity.store import in_scope
@@ -184,8 +183,7 @@ def visible(scope: Scope) -> ColumnElement[bool]:
 
 # --- writes ---------------------------------------------------------------------------------
 def _upsert(conn: Connection, t: Table, key: dict[str, Any], delta: int) -> None:
-    ins = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
-    conn.execute(ins.values(**key, n=delta).on_conflict_do_update(index_elements=list(key), set_={"n": t.c.n + delta}))
+    conn.execute(upsert_insert(conn, t).values(**key, n=delta).on_conflict_do_update(index_elements=list(key), set_={"n": t.c.n + delta}))
 
 
 def _upsert_count(conn: Connection, r: dict[str, Any], state: str, delta: int, tag_list: list[str]) -> None:

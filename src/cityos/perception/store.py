@@ -25,10 +25,9 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from cityos.core.db import JSONType, UTCDateTime, metadata
+from cityos.core.db import JSONType, UTCDateTime, metadata, upsert_insert
 from cityos.core.store import BigId
 from cityos.identity.model import Scope
 from cityos.identity.store import in_scope
@@ -175,7 +174,7 @@ alarms = Table(
 
 
 def _upsert(conn: Connection, table: Table) -> Any:
-    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    return upsert_insert(conn, table)
 
 
 # --- devices ------------------------------------------------------------------------
