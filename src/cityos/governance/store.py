@@ -397,6 +397,9 @@ def inbox(conn: Connection, user: str, units: list[str], after_id: int, limit: i
 
 # --- open-case counters (the command screen's read model) --------------------------------------------
 
+CountKey = tuple[str, str, str, bool, bool]  # node, class, state, overdue, emergency
+
+
 def count_path(node: str) -> list[tuple[str, str]]:
     """(node, parent) of every counter row a case lying in `node` adds to."""
     if len(node) == 6 and node[2:] == "0000":
@@ -405,16 +408,41 @@ def count_path(node: str) -> list[tuple[str, str]]:
     return [(node[:n], node[:n - 3] if n > 6 else city) for n in (6, 9, 12, 15) if n <= len(node)]
 
 
-def _count_key(case: dict[str, Any] | None) -> tuple[str, str, str, bool, bool] | None:
+def _count_key(case: dict[str, Any] | None) -> CountKey | None:
     if case is None or case["state"] not in OPEN_STATES:
         return None
     return (str(case["node"]), str(case["category_code"])[:3], str(case["state"]), bool(case["overdue"]),
             bool(case["emergency"]))
 
 
+class _PendingCounts:
+    """Counter deltas of one transaction, written in one statement just before its commit: the
+    counter rows (shared with every other case write in the same district) stay locked only
+    for the commit, and a case that is created and dispatched at once writes them once."""
+
+    def __init__(self) -> None:
+        self.deltas: dict[CountKey, int] = {}
+
+    def __call__(self, conn: Connection) -> None:
+        deltas, self.deltas = self.deltas, {}
+        _write_counts(conn, deltas)
+
+
+def _pending(conn: Connection) -> _PendingCounts | None:
+    hooks = conn.info.get("before_commit")
+    if hooks is None:
+        return None
+    found = next((h for h in hooks if isinstance(h, _PendingCounts)), None)
+    if found is None:
+        found = _PendingCounts()
+        hooks.append(found)
+    return found
+
+
 def count_cases(conn: Connection, changes: list[tuple[dict[str, Any] | None, dict[str, Any] | None]]) -> None:
-    """Apply case changes (before, after; None: absent) to the open-case counters, in one statement."""
-    deltas: dict[tuple[str, str, str, bool, bool], int] = {}
+    """Apply case changes (before, after; None: absent) to the open-case counters: at the end of
+    the transaction when it came from `Database.begin`, else at once."""
+    deltas: dict[CountKey, int] = {}
     for before, after in changes:
         old, new = _count_key(before), _count_key(after)
         if old == new:
@@ -422,7 +450,16 @@ def count_cases(conn: Connection, changes: list[tuple[dict[str, Any] | None, dic
         for key, d in ((old, -1), (new, 1)):
             if key is not None:
                 deltas[key] = deltas.get(key, 0) + d
-    rows: dict[tuple[str, str, str, bool, bool], dict[str, Any]] = {}
+    pending = _pending(conn)
+    if pending is None:
+        _write_counts(conn, deltas)
+        return
+    for k, d in deltas.items():
+        pending.deltas[k] = pending.deltas.get(k, 0) + d
+
+
+def _write_counts(conn: Connection, deltas: dict[CountKey, int]) -> None:
+    rows: dict[CountKey, dict[str, Any]] = {}
     for (node, cls, state, od, em), d in deltas.items():
         if d == 0:
             continue
@@ -431,6 +468,7 @@ def count_cases(conn: Connection, changes: list[tuple[dict[str, Any] | None, dic
             r = rows.setdefault(k, {"node": n, "cls": cls, "state": state, "overdue": od, "emergency": em,
                                     "parent": parent, "n": 0})
             r["n"] += d
+    rows = {k: r for k, r in rows.items() if r["n"]}
     if not rows:
         return
     stmt = upsert_insert(conn, case_counts)
@@ -439,12 +477,20 @@ def count_cases(conn: Connection, changes: list[tuple[dict[str, Any] | None, dic
                  [rows[k] for k in sorted(rows)])
 
 
+def discard_pending_counts(conn: Connection) -> None:
+    """Forget this transaction's counter deltas (the counters are about to be recounted or cleared)."""
+    pending = _pending(conn)
+    if pending is not None:
+        pending.deltas.clear()
+
+
 def rebuild_case_counts(conn: Connection) -> int:
     """Recount the counters from the cases (set-based; for existing databases and bulk loads)."""
     from sqlalchemy import text
 
     if conn.dialect.name == "postgresql":  # case writes wait until the recount commits (none lost or doubled)
         conn.execute(text("LOCK TABLE cases IN SHARE MODE"))
+    discard_pending_counts(conn)
     conn.execute(case_counts.delete())
     open_in = ", ".join(f"'{s}'" for s in OPEN_STATES)
     for n in (6, 9, 12, 15):
@@ -514,6 +560,7 @@ from cityos.governance import notify_store as _notify_store  # noqa: E402, F401
 
 def clear_cases(conn: Connection) -> None:
     """Remove every case and what hangs on it (the demo seed replaces the demo data)."""
+    discard_pending_counts(conn)
     for t in (case_counts, case_stats, notifications, case_attachments, case_events, cases):
         conn.execute(t.delete())
 
