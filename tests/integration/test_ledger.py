@@ -250,16 +250,24 @@ def test_search_facets_follow_the_filters_and_the_scope(platform: Platform) -> N
                                            limit=50, offset=0)
         assert sorted(r["code"] for r in rows) == ["APP-0", "APP-1", "APP-2", "APP-3", "CMP-1", "CMP-2"]
         assert total == 6 and facets["state"] == {"draft": 3, "submitted": 1, "online": 2}
+        assert facets["tags"] == {"gov": 4, "ai": 2} and facets["owner_unit"] == {f"U-{D1}": 4, f"U-{CITY}": 2}
+        _, _, facets = store.search(conn, admin(D1).scope("ledger.read"), q=None, filters={"state": ["draft"]},
+                                    tag_list=[], limit=50, offset=0)
+        assert facets["tags"] == {"gov": 2} and facets["owner_unit"] == {f"U-{D1}": 3}
+        # Free text: any case, Chinese substrings, wildcards taken literally.
+        for q, n, first in (("app-3", 1, "APP-3"), ("源 CMP", 3, "CMP-2"), ("P-", 9, "CMP-2"), ("APP_3", 0, None)):
+            rows, total, _ = store.search(conn, everyone, q=q, filters={}, tag_list=[], limit=50, offset=0)
+            assert (total, len(rows), rows[0]["code"] if rows else None) == (n, n, first), q
         # An owner filter is counted over the matching rows themselves.
         rows, total, facets = store.search(conn, everyone, q=None, filters={"owner_unit": [f"U-{D2}"]}, tag_list=[],
                                            limit=50, offset=0)
         assert total == 2 and facets["owner_unit"] == {f"U-{D2}": 2}
     # The counts kept in step with every write equal a recount from scratch.
-    cubes = (store.counts, store.owner_counts, store.tag_counts)
+    cubes = (store.counts, store.owner_counts, store.tag_counts, store.owner_totals, store.tag_totals)
 
     def snapshot() -> list[set[tuple[Any, ...]]]:
         with p.db.read() as conn:
-            return [{tuple(r) for r in conn.execute(select(t)).all() if r[-1]} for t in cubes]
+            return [{tuple(r) for r in conn.execute(select(t)).all() if r._mapping["n"]} for t in cubes]
 
     kept = snapshot()
     with p.db.begin() as conn:
