@@ -30,7 +30,7 @@ from sqlalchemy import insert, text
 from cityos.core.db import Database
 from cityos.core.migrate import upgrade
 from cityos.identity.model import Actor, Grant
-from cityos.ledger import store
+from cityos.ledger import model, store
 
 TYPES = [("application", 0.10), ("cloud", 0.15), ("network", 0.05), ("perception", 0.45), ("data", 0.20),
          ("component", 0.05)]
@@ -55,8 +55,8 @@ _COLS = ("id", "code", "rtype", "kind", "name_zh", "name_en", "owner_unit", "lev
          "updated_at")
 
 
-def generate(n: int, seed: int = 7) -> tuple[list[tuple[Any, ...]], list[tuple[int, str]]]:
-    """Rows as tuples in _COLS order (ids 1..n; JSON columns as text), and (resource id, tag) pairs."""
+def generate(n: int, seed: int = 7) -> tuple[list[tuple[Any, ...]], list[tuple[int, str, str]]]:
+    """Rows as tuples in _COLS order (ids 1..n; JSON columns as text), and (resource id, tag, type)."""
     rng = random.Random(seed)
     now = datetime(2026, 11, 1, tzinfo=UTC)
     rows, tag_rows = [], []
@@ -77,11 +77,11 @@ def generate(n: int, seed: int = 7) -> tuple[list[tuple[Any, ...]], list[tuple[i
         rows.append((i + 1, code, rtype, None, f"资源{i}", f"Resource {i}", owner, level, div, "", "[]", "{}", code,
                      pick(rng, STATES), None, None, "bench", created, created))
         for tg in rng.sample(TAGS, rng.choice((0, 1, 1, 2))):
-            tag_rows.append((i + 1, tg))
+            tag_rows.append((i + 1, tg, rtype))
     return rows, tag_rows
 
 
-def _bulk(db: Database, rows: list[tuple[Any, ...]], tag_rows: list[tuple[int, str]]) -> None:
+def _bulk(db: Database, rows: list[tuple[Any, ...]], tag_rows: list[tuple[int, str, str]]) -> None:
     """The resources and tags straight through the driver: COPY on PostgreSQL, executemany of
     tuples on SQLite (the FTS triggers and every index are maintained as in production)."""
     raw = db.engine.raw_connection()
@@ -91,7 +91,7 @@ def _bulk(db: Database, rows: list[tuple[Any, ...]], tag_rows: list[tuple[int, s
             with cur.copy(f"COPY ledger_resources ({', '.join(_COLS)}) FROM STDIN") as cp:  # type: ignore[attr-defined]
                 for r in rows:
                     cp.write_row(r)
-            with cur.copy("COPY ledger_tags (resource_id, tag) FROM STDIN") as cp:  # type: ignore[attr-defined]
+            with cur.copy("COPY ledger_tags (resource_id, tag, rtype) FROM STDIN") as cp:  # type: ignore[attr-defined]
                 for t in tag_rows:
                     cp.write_row(t)
             cur.execute("SELECT setval(pg_get_serial_sequence('ledger_resources', 'id'), %s)", (len(rows),))
@@ -103,7 +103,7 @@ def _bulk(db: Database, rows: list[tuple[Any, ...]], tag_rows: list[tuple[int, s
             for i in range(0, len(rows), 50_000):
                 cur.executemany(sql, [(*r[:17], r[17].replace(tzinfo=None).strftime(fmt),
                                        r[18].replace(tzinfo=None).strftime(fmt)) for r in rows[i:i + 50_000]])
-            cur.executemany("INSERT INTO ledger_tags (resource_id, tag) VALUES (?, ?)", tag_rows)
+            cur.executemany("INSERT INTO ledger_tags (resource_id, tag, rtype) VALUES (?, ?, ?)", tag_rows)
         raw.commit()
     finally:
         raw.close()
@@ -156,6 +156,7 @@ def timed(fn: Callable[[], Any], runs: int) -> dict[str, float]:
 
 def measure(db: Database, runs: int) -> dict[str, Any]:
     rng = random.Random(3)
+    assert model.READERS  # importing the model registers who may read the ledger (else every scope is empty)
     everyone = Actor(None, "bench", via="system").scope("ledger.read")
     district = Actor(1, "d", grants=(Grant("resource_admin", DISTRICTS[3]),)).scope("ledger.read")
     township = Actor(1, "t", grants=(Grant("resource_admin", DISTRICTS[5] + "007"),)).scope("ledger.read")

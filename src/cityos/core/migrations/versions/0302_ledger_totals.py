@@ -1,4 +1,5 @@
-"""ledger: owner and tag totals per district for the unfiltered facets; type/state indexes on the cubes
+"""ledger: owner and tag totals per district for the unfiltered facets; type/state indexes on the
+cubes; the type on each tag row
 
 Revision ID: 0302_ledger_totals
 Revises: 0301_ledger_search
@@ -26,6 +27,14 @@ def upgrade() -> None:
         sa.Column('n_online', sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(lead, 'level', 'district', name=op.f(f'pk_{name}'))
         )
+    # Tags carry their resource's type (tag + type searches walk one index range).
+    with op.batch_alter_table('ledger_tags', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('rtype', sa.String(length=20), nullable=True))
+    op.execute("UPDATE ledger_tags SET rtype = (SELECT r.rtype FROM ledger_resources r "
+               "WHERE r.id = ledger_tags.resource_id)")
+    with op.batch_alter_table('ledger_tags', schema=None) as batch_op:
+        batch_op.alter_column('rtype', existing_type=sa.String(length=20), nullable=False)
+        batch_op.create_index('ix_ledger_tags_tag_type', ['tag', 'rtype', 'resource_id'], unique=False)
     with op.batch_alter_table('ledger_owner_counts', schema=None) as batch_op:
         batch_op.create_index('ix_ledger_owner_counts_type_state', ['rtype', 'state'], unique=False)
     with op.batch_alter_table('ledger_tag_counts', schema=None) as batch_op:
@@ -43,5 +52,8 @@ def downgrade() -> None:
         batch_op.drop_index('ix_ledger_tag_counts_type_state')
     with op.batch_alter_table('ledger_owner_counts', schema=None) as batch_op:
         batch_op.drop_index('ix_ledger_owner_counts_type_state')
+    with op.batch_alter_table('ledger_tags', schema=None) as batch_op:
+        batch_op.drop_index('ix_ledger_tags_tag_type')
+        batch_op.drop_column('rtype')
     op.drop_table('ledger_tag_totals')
     op.drop_table('ledger_owner_totals')
