@@ -275,6 +275,57 @@ def test_search_facets_follow_the_filters_and_the_scope(platform: Platform) -> N
     assert snapshot() == kept
 
 
+def test_search_totals_facets_and_pages_equal_a_recount_for_every_kind_of_scope(platform: Platform) -> None:
+    p = platform
+    T2 = "500102003"
+    states = ("draft", "online", "offline", "online", "retired")
+    for i in range(20):
+        division = (D1, D2, T1, T2, CITY)[i % 5]
+        reg(p, f"APP-{i:02d}", "application", app(f"r{i}"), division=division, state=states[i % 7 % 5],
+            tags=(("gov", "ai"), ("gov",), (), ("ai",))[i % 4])
+    for i in range(4):
+        reg(p, f"CMP-r{i}", "component", comp(f"r{i}"), division=CITY, state=("online", "draft")[i % 2],
+            tags=("ai",) if i % 3 else ())
+    with p.db.read() as conn:
+        everything = [dict(r) for r in conn.execute(select(store.resources)).mappings()]
+        tag_map = store.tags_of(conn, [r["id"] for r in everything])
+    scopes = {"all": SYSTEM.scope("ledger.read"), "district": admin(D1).scope("ledger.read"),
+              "township": admin(T1).scope("ledger.read"), "district+township": Actor(
+                  user_id=1, username="x", grants=(Grant("resource_admin", D1), Grant("resource_admin", T2)),
+                  via="token").scope("ledger.read")}
+    cases: list[dict[str, list[str]]] = [{}, {"state": ["online"]}, {"rtype": ["application"], "level": ["township"]},
+                                         {"state": ["draft", "retired"]}]
+    for scope_name, scope in scopes.items():
+        def seen(r: dict[str, Any], sc: Any = scope) -> bool:
+            return bool(sc.all or any(r["division_code"].startswith(x) for x in sc.roots)
+                        or (r["level"] == "city" and r["state"] == "online"))
+
+        for filters in cases:
+            def match(r: dict[str, Any], skip: str | None = None, fs: dict[str, list[str]] = filters) -> bool:
+                return seen(r) and all(r[f] in v for f, v in fs.items() if f != skip)
+
+            with p.db.read() as conn:
+                rows, total, facets = store.search(conn, scope, q=None, filters=filters, tag_list=[], limit=7,
+                                                   offset=2)
+            want = sorted((r for r in everything if match(r)), key=lambda r: -r["id"])
+            label = f"{scope_name} {filters}"
+            assert total == len(want), label
+            assert [r["code"] for r in rows] == [r["code"] for r in want[2:9]], label
+            for f in ("rtype", "state", "level"):
+                counted: dict[str, int] = {}
+                for r in everything:
+                    if match(r, skip=f):
+                        counted[r[f]] = counted.get(r[f], 0) + 1
+                assert facets[f] == counted, f"{label} {f}"
+            owners: dict[str, int] = {}
+            tag_n: dict[str, int] = {}
+            for r in want:
+                owners[r["owner_unit"]] = owners.get(r["owner_unit"], 0) + 1
+                for t in tag_map[r["id"]]:
+                    tag_n[t] = tag_n.get(t, 0) + 1
+            assert facets["owner_unit"] == owners and facets["tags"] == tag_n, label
+
+
 def token(client: Any, username: str) -> dict[str, str]:
     from cityos.identity.seed import DEMO_PASSWORD
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     bindparam,
     case,
     column,
+    false,
     func,
     insert,
     or_,
@@ -310,9 +311,10 @@ def search(conn: Connection, scope: Scope, *, q: str | None, filters: dict[str, 
            limit: int, offset: int) -> tuple[list[dict[str, Any]], int, dict[str, dict[str, int]]]:
     """One page of resources, the total and the facet counts (each facet counted without its own filter).
 
-    Without free text, owner filter or township scope, the total and the facets come from the
-    counts tables (no scan of the resources). Otherwise they are counted over the first 10,000
-    matches (the total then reads "10,000+")."""
+    Without free text or owner filter, the total and the facets come from the counts tables (no
+    scan of the resources); a township (or deeper) scope adds its own rows, counted exactly (they
+    are few). Otherwise they are counted over the first 10,000 matches (the total then reads
+    "10,000+")."""
     conds: list[ColumnElement[bool]] = [visible(scope)]
     for f, values in filters.items():
         if values:
@@ -322,8 +324,8 @@ def search(conn: Connection, scope: Scope, *, q: str | None, filters: dict[str, 
     if q:
         conds.append(_text_match(conn, q))
     where = and_(*conds)
-    cube_ok = (not q and len(tag_list) <= 1 and not filters.get("owner_unit")
-               and all(len(r) <= 6 for r in scope.roots))
+    deep = [r for r in scope.roots if len(r) > 6]
+    cube_ok = not q and len(tag_list) <= 1 and not filters.get("owner_unit") and not (deep and tag_list)
     facets: dict[str, dict[str, int]] = {}
     if cube_ok:
         def cube_where(t: Table, skip: str | None) -> ColumnElement[bool]:
@@ -335,6 +337,9 @@ def search(conn: Connection, scope: Scope, *, q: str | None, filters: dict[str, 
                 cs.append(t.c.tag == tag_list[0])
             return and_(*cs)
 
+        # A deep scope: the cubes (district grain) count the city's online resources that every
+        # reader sees; the scope's own other rows are counted here, one by one.
+        own = _deep_rows(conn, scope, filters) if deep else None
         base = tag_counts if tag_list else counts
         total = int(conn.execute(select(func.coalesce(func.sum(base.c.n), 0))
                                  .where(cube_where(base, None))).scalar_one())
@@ -342,9 +347,17 @@ def search(conn: Connection, scope: Scope, *, q: str | None, filters: dict[str, 
             res = conn.execute(select(base.c[f], func.sum(base.c.n)).where(cube_where(base, f))
                                .group_by(base.c[f]).order_by(func.sum(base.c.n).desc()).limit(30)).all()
             facets[f] = {str(k): int(n) for k, n in res if n}
+        if own is not None:
+            total += len(own.matching(None))
+            for i, f in enumerate(("rtype", "state", "level"), start=1):
+                facets[f] = _merge(facets[f], _top(r[i] for r in own.matching(f)))
         if not tag_list:
-            rows = conn.execute(select(resources).where(where).order_by(resources.c.id.desc()).limit(limit)
-                                .offset(offset)).mappings().all()
+            if own is None:
+                rows = conn.execute(select(resources).where(where).order_by(resources.c.id.desc()).limit(limit)
+                                    .offset(offset)).mappings().all()
+                found = [dict(r) for r in rows]
+            else:
+                found = own.page(conn, filters, limit, offset)
             coarse = not filters.get("rtype") and not filters.get("state")
             for f, ct, tt in (("owner_unit", owner_counts, owner_totals), ("tag", tag_counts, tag_totals)):
                 if coarse:
@@ -353,7 +366,11 @@ def search(conn: Connection, scope: Scope, *, q: str | None, filters: dict[str, 
                     res = conn.execute(select(ct.c[f], func.sum(ct.c.n)).where(cube_where(ct, f)).group_by(ct.c[f])
                                        .order_by(func.sum(ct.c.n).desc()).limit(30)).all()
                 facets["tags" if f == "tag" else f] = {str(k): int(n) for k, n in res if n}
-            return [dict(r) for r in rows], total, facets
+            if own is not None:
+                mine = own.matching(None)
+                facets["owner_unit"] = _merge(facets["owner_unit"], _top(r[4] for r in mine))
+                facets["tags"] = _merge(facets["tags"], _top(_tags_of_ids(conn, [r[0] for r in mine])))
+            return found, total, facets
     # Counted over the latest matches: one scan, counted here (owners and co-occurring tags of a
     # tag filter: over the latest 2,000); the page is cut from the same scan.
     n = 2000 if cube_ok else SAMPLE
@@ -366,17 +383,67 @@ def search(conn: Connection, scope: Scope, *, q: str | None, filters: dict[str, 
         order = resources.c.id.desc()
     sample = conn.execute(latest.where(where).order_by(order).limit(max(n, offset + limit))).all()
     page = [r[0] for r in sample[offset:offset + limit]]
-    found = {r["id"]: dict(r) for r in conn.execute(select(resources).where(resources.c.id.in_(page))).mappings()}
     sample = sample[:n]
     if not cube_ok:
         total = len(sample)
         for i, f in enumerate(("rtype", "state", "level"), start=1):
             facets[f] = _top(r[i] for r in sample)
     facets["owner_unit"] = _top(r[4] for r in sample)
-    ids = [r[0] for r in sample[:2000]]
-    tag_rows = conn.execute(select(tags.c.tag).where(tags.c.resource_id.in_(ids))).scalars().all() if ids else []
-    facets["tags"] = _top(tag_rows)
-    return [found[i] for i in page], total, facets
+    facets["tags"] = _top(_tags_of_ids(conn, [r[0] for r in sample[:2000]]))
+    return _rows_by_ids(conn, page), total, facets
+
+
+class _DeepRows:
+    """The rows of a township (or deeper) scope that the cubes do not count: all of them but the
+    city-level online ones. Few (a township's own resources), so held and filtered here."""
+
+    def __init__(self, rows: list[Any], filters: dict[str, list[str]], shallow: Scope) -> None:
+        self.rows, self.filters, self.shallow = rows, filters, shallow
+
+    def matching(self, skip: str | None) -> list[Any]:
+        keep = [(i, set(v)) for i, f in enumerate(("rtype", "state", "level"), start=1)
+                if (v := self.filters.get(f)) and f != skip]
+        return [r for r in self.rows if all(r[i] in v for i, v in keep)]
+
+    def page(self, conn: Connection, filters: dict[str, list[str]], limit: int, offset: int) -> list[dict[str, Any]]:
+        """The newest first of the scope's own rows merged with the city's online ones (and any
+        district roots of the same scope), each side read newest first."""
+        conds: list[ColumnElement[bool]] = [or_(in_scope(resources.c.division_code, self.shallow)
+                                                if self.shallow.roots else false(),
+                                                and_(resources.c.level == "city", resources.c.state == "online"))]
+        conds += [resources.c[f].in_(v) for f, v in filters.items() if v]
+        others = conn.execute(select(resources.c.id).where(*conds).order_by(resources.c.id.desc())
+                              .limit(offset + limit)).scalars().all()
+        ids = sorted([*others, *(r[0] for r in self.matching(None))], reverse=True)[offset:offset + limit]
+        return _rows_by_ids(conn, ids)
+
+
+def _deep_rows(conn: Connection, scope: Scope, filters: dict[str, list[str]]) -> _DeepRows:
+    deep = [r for r in scope.roots if len(r) > 6]
+    rows = conn.execute(select(resources.c.id, resources.c.rtype, resources.c.state, resources.c.level,
+                               resources.c.owner_unit)
+                        .where(or_(*[resources.c.division_code.startswith(r) for r in deep]),
+                               or_(resources.c.level != "city", resources.c.state != "online"))).all()
+    return _DeepRows(list(rows), filters, Scope(tuple(r for r in scope.roots if len(r) <= 6)))
+
+
+def _merge(a: dict[str, int], b: dict[str, int], n: int = 30) -> dict[str, int]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items(), key=lambda kv: -kv[1])[:n])
+
+
+def _rows_by_ids(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
+    found = {r["id"]: dict(r) for r in conn.execute(select(resources).where(resources.c.id.in_(ids))).mappings()}
+    return [found[i] for i in ids]
+
+
+def _tags_of_ids(conn: Connection, ids: list[int]) -> list[str]:
+    if not ids:
+        return []
+    cond, param = _id_list(conn, "resource_id", ids)
+    return [str(t) for t in conn.execute(text(f"SELECT tag FROM ledger_tags WHERE {cond}"), {"ids": param}).scalars()]
 
 
 def _text_match(conn: Connection, q: str) -> ColumnElement[bool]:
