@@ -422,9 +422,19 @@ def _deep_rows(conn: Connection, scope: Scope, filters: dict[str, list[str]]) ->
     deep = [r for r in scope.roots if len(r) > 6]
     rows = conn.execute(select(resources.c.id, resources.c.rtype, resources.c.state, resources.c.level,
                                resources.c.owner_unit)
-                        .where(or_(*[resources.c.division_code.startswith(r) for r in deep]),
+                        .where(or_(*[_under(resources.c.division_code, r) for r in deep]),
                                or_(resources.c.level != "city", resources.c.state != "online"))).all()
     return _DeepRows(list(rows), filters, Scope(tuple(r for r in scope.roots if len(r) <= 6)))
+
+
+def _under(col: Column[Any], root: str) -> ColumnElement[bool]:
+    """`col` starts with `root`, as a range an index serves (SQLite's LIKE, case-insensitive,
+    cannot use one). Division codes are digits: the bound is the root with its last non-9
+    digit raised and the rest cut off."""
+    head = root.rstrip("9")
+    if not head:
+        return col >= root
+    return and_(col >= root, col < head[:-1] + chr(ord(head[-1]) + 1))
 
 
 def _merge(a: dict[str, int], b: dict[str, int], n: int = 30) -> dict[str, int]:
