@@ -556,16 +556,16 @@ def walk(conn: Connection, resource_id: int, direction: str, max_depth: int = 20
     del depth_of[resource_id]
     if not depth_of:
         return []
-    cols = "r.id, r.code, r.rtype, r.state, r.name_zh, r.level, r.owner_unit, b.depth"
-    if conn.dialect.name == "postgresql":
-        sql = text(f"""SELECT {cols} FROM unnest(CAST(:ids AS bigint[]), CAST(:ds AS integer[])) AS b(id, depth)
-                       JOIN ledger_resources r ON r.id = b.id ORDER BY b.depth, r.code LIMIT :lim""")
-        params: dict[str, Any] = {"ids": list(depth_of), "ds": list(depth_of.values()), "lim": limit}
-    else:
-        sql = text(f"""SELECT {cols} FROM (SELECT CAST(key AS INTEGER) AS id, value AS depth FROM json_each(:m)) b
-                       JOIN ledger_resources r ON r.id = b.id ORDER BY b.depth, r.code LIMIT :lim""")
-        params = {"m": json.dumps({str(k): v for k, v in depth_of.items()}), "lim": limit}
-    return [dict(r) for r in conn.execute(sql, params).mappings()]
+    cond, ids = _id_list(conn, "id", list(depth_of))
+    rows = [dict(r) for r in conn.execute(text(
+        f"SELECT id, code, rtype, state, name_zh, level, owner_unit FROM ledger_resources WHERE {cond}"),
+        {"ids": ids}).mappings()]
+    for r in rows:
+        r["depth"] = depth_of[r["id"]]
+    # Ordered here, codes by code point on both engines (a join to the depths let PostgreSQL
+    # pick a merge join over the whole primary key).
+    rows.sort(key=lambda r: (r["depth"], r["code"]))
+    return rows[:limit]
 
 
 def path_between(conn: Connection, start_id: int, goal_id: int, max_depth: int = 50) -> list[int] | None:
