@@ -324,6 +324,9 @@ def test_search_totals_facets_and_pages_equal_a_recount_for_every_kind_of_scope(
                 for t in tag_map[r["id"]]:
                     tag_n[t] = tag_n.get(t, 0) + 1
             assert facets["owner_unit"] == owners and facets["tags"] == tag_n, label
+    with p.db.read() as conn:  # the statistics board of a township counts its own rows
+        assert store.stats(conn, scopes["township"])["total"] == sum(
+            1 for r in everything if r["division_code"].startswith(T1))
 
 
 def token(client: Any, username: str) -> dict[str, str]:

@@ -698,8 +698,8 @@ def stats(conn: Connection, scope: Scope) -> dict[str, Any]:
             rows = conn.execute(select(t.c[f], func.sum(t.c.n)).where(in_scope(t.c.district, scope))
                                 .group_by(t.c[f]).order_by(t.c[f])).all()
             out[f] = {str(k): int(n) for k, n in rows if n}
-    else:
-        where = in_scope(resources.c.division_code, scope)
+    else:  # through the division index (a range per root; in_scope's LIKE scans on SQLite)
+        where = or_(*[_under(resources.c.division_code, r) for r in scope.roots])
         for f in ("rtype", "state", "level", "owner_unit"):
             rows = conn.execute(select(resources.c[f], func.count()).where(where).group_by(resources.c[f])
                                 .order_by(resources.c[f])).all()
