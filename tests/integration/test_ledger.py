@@ -222,7 +222,7 @@ def test_a_bundled_application_is_approved_part_by_part_and_provisions_access(pl
     assert [tuple(x) for x in g] == [("gateway", "op.500101"), ("record", "op.500101")]
 
 
-def test_search_facets_follow_the_filters_and_the_scope(platform: Platform) -> None:
+def test_search_facets_follow_the_filters_and_the_scope(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
     p = platform
     for i in range(6):
         reg(p, f"APP-{i}", "application", app(f"s{i}"), division=D1 if i < 4 else D2, tags=("gov",) if i % 2 else ())
@@ -258,6 +258,12 @@ def test_search_facets_follow_the_filters_and_the_scope(platform: Platform) -> N
         for q, n, first in (("app-3", 1, "APP-3"), ("源 CMP", 3, "CMP-2"), ("P-", 9, "CMP-2"), ("APP_3", 0, None)):
             rows, total, _ = store.search(conn, everyone, q=q, filters={}, tag_list=[], limit=50, offset=0)
             assert (total, len(rows), rows[0]["code"] if rows else None) == (n, n, first), q
+        # A substring in more rows than twice the sample: counted over the newest matches (on
+        # PostgreSQL by the row-by-row walk instead of the trigram index).
+        monkeypatch.setattr(store, "SAMPLE", 2)
+        rows, total, facets = store.search(conn, everyone, q="资源", filters={"rtype": ["application"]}, tag_list=[],
+                                           limit=1, offset=1)
+        assert total == 2 and [r["code"] for r in rows] == ["APP-4"] and facets["rtype"] == {"application": 2}
         # An owner filter is counted over the matching rows themselves.
         rows, total, facets = store.search(conn, everyone, q=None, filters={"owner_unit": [f"U-{D2}"]}, tag_list=[],
                                            limit=50, offset=0)
