@@ -38,6 +38,7 @@ import json
 import os
 import platform as pyplatform
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -75,25 +76,43 @@ def ms(values: list[float]) -> dict[str, float]:
 
 
 class Env:
-    """A fresh, migrated, seeded database and the environment that points at it."""
+    """A fresh, migrated, seeded database and the environment that points at it.
 
-    def __init__(self, engine: str, pg_admin: str) -> None:
-        self.tmp = tempfile.TemporaryDirectory(prefix="bench-cases-")
+    With `keep` the database is named by it (PostgreSQL `cityos_bench_cases_KEEP`, SQLite
+    /tmp/cityos_bench_cases_KEEP/cityos.db) and left in place: `reuse` opens it as it is
+    (fill under `heavy test` once, measure under `heavy bench` as often as needed)."""
+
+    def __init__(self, engine: str, pg_admin: str, keep: str | None = None, reuse: bool = False) -> None:
         self.engine = engine
         self.pg_admin = pg_admin
-        self.dbname = f"cityos_bench_cases_{os.getpid()}"
+        self.keep = keep
+        if keep:
+            data = Path(tempfile.gettempdir()) / f"cityos_bench_cases_{keep}"
+            data.mkdir(exist_ok=True)
+            self.data_dir = str(data)
+            self.tmp: tempfile.TemporaryDirectory[str] | None = None
+        else:
+            self.tmp = tempfile.TemporaryDirectory(prefix="bench-cases-")
+            self.data_dir = self.tmp.name
+        self.dbname = f"cityos_bench_cases_{keep or os.getpid()}"
         if engine == "postgresql":
             import psycopg
 
-            with psycopg.connect(pg_admin, autocommit=True) as c:
-                c.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
-                c.execute(f'CREATE DATABASE "{self.dbname}"')
+            if not reuse:
+                with psycopg.connect(pg_admin, autocommit=True) as c:
+                    c.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+                    c.execute(f'CREATE DATABASE "{self.dbname}"')
             self.url = pg_admin.rsplit("/", 1)[0] + "/" + self.dbname
         else:
-            self.url = f"sqlite:///{self.tmp.name}/cityos.db"
-        self.env = dict(os.environ, CITYOS_DATABASE_URL=self.url, CITYOS_DATA_DIR=self.tmp.name, CITYOS_ENV="dev",
+            self.url = f"sqlite:///{self.data_dir}/cityos.db"
+            if not reuse:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{self.data_dir}/cityos.db{suffix}").unlink(missing_ok=True)
+        self.env = dict(os.environ, CITYOS_DATABASE_URL=self.url, CITYOS_DATA_DIR=self.data_dir, CITYOS_ENV="dev",
                         CITYOS_LOG_LEVEL="WARNING", CITYOS_RATE_LIMIT_IP_PER_MINUTE="100000000",
                         CITYOS_RATE_LIMIT_KEY_PER_MINUTE="100000000")
+        if reuse:
+            return
         subprocess.run([cityos_bin(), "db", "upgrade"], env=self.env, check=True, capture_output=True)
         t0 = time.perf_counter()
         subprocess.run([cityos_bin(), "demo", "seed", "--scale", "S"], env=self.env, check=True, capture_output=True)
@@ -103,15 +122,18 @@ class Env:
         from cityos.bootstrap import bootstrap
         from cityos.core.config import Settings
 
-        return bootstrap(Settings(database_url=self.url, data_dir=Path(self.tmp.name), env="dev"))
+        return bootstrap(Settings(database_url=self.url, data_dir=Path(self.data_dir), env="dev"))
 
     def close(self) -> None:
+        if self.keep:
+            return
         if self.engine == "postgresql":
             import psycopg
 
             with psycopg.connect(self.pg_admin, autocommit=True) as c:
                 c.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
-        self.tmp.cleanup()
+        if self.tmp is not None:
+            self.tmp.cleanup()
 
 
 def grid_centres(p: Any) -> list[tuple[str, float, float]]:
@@ -127,15 +149,55 @@ def grid_centres(p: Any) -> list[tuple[str, float, float]]:
 
 # --- intake -------------------------------------------------------------------------------------------
 
-def bench_intake(env: Env, clients: int, seconds: float, workers: int, keys: int) -> dict[str, Any]:
+def _proc_cpu() -> dict[int, tuple[int, str, int]]:
+    """pid -> (ppid, command name, CPU ticks so far) of every process (Linux /proc)."""
+    out: dict[int, tuple[int, str, int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        f = raw[raw.rindex(")") + 2:].split()
+        out[int(d)] = (int(f[1]), name, int(f[11]) + int(f[12]))
+    return out
+
+
+def _cpu_split(before: dict[int, tuple[int, str, int]], after: dict[int, tuple[int, str, int]], server: int,
+               seconds: float) -> dict[str, float]:
+    """Share of the machine's CPU (all cores = 100 %) over the window: server processes, PostgreSQL,
+    the load generator, everything else."""
+    tick = os.sysconf("SC_CLK_TCK") * seconds * (os.cpu_count() or 1)
+    tree = {server}
+    for _ in range(4):
+        tree |= {pid for pid, (ppid, _n, _t) in after.items() if ppid in tree}
+    split = {"server": 0.0, "postgres": 0.0, "load_generator": 0.0, "other": 0.0}
+    for pid, (_ppid, name, t) in after.items():
+        d = t - before.get(pid, (0, "", 0))[2]
+        if d <= 0:
+            continue
+        key = ("server" if pid in tree else "postgres" if name.startswith("postgres")
+               else "load_generator" if name == "wrk" else "other")
+        split[key] += d
+    return {k: round(100 * v / tick, 1) for k, v in split.items()}
+
+
+def bench_intake(env: Env, clients: int, seconds: float, workers: int, keys: int, load: str = "httpx",
+                 wrk_threads: int = 1) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from cityos.governance import store
     from cityos.identity.handlers import CreateCredential
     from cityos.identity.model import SYSTEM
 
     p = env.platform()
-    secrets_ = [p.bus.handle(CreateCredential(SYSTEM, "city.operator", f"bench{i}", "api_key", ("*",), None))[1]
-                for i in range(keys)]
+    secrets_ = [p.bus.handle(CreateCredential(SYSTEM, "city.operator", f"bench{i}-{os.getpid()}", "api_key", ("*",),
+                                              None))[1] for i in range(keys)]
     grids = grid_centres(p)
-    p.close()
+    with p.db.read() as conn:
+        cases_before = int(conn.execute(select(func.count()).select_from(store.cases)).scalar_one())
     port = free_port()
     server = subprocess.Popen([cityos_bin(), "serve", "--port", str(port), "--workers", str(workers)], env=env.env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -151,11 +213,84 @@ def bench_intake(env: Env, clients: int, seconds: float, workers: int, keys: int
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start")
             time.sleep(0.2)
-        result = asyncio.run(_load(base, secrets_, grids, clients, seconds))
+        if load == "wrk":
+            result = _wrk(base, secrets_, grids, clients, seconds, wrk_threads, server.pid)
+        else:
+            before = _proc_cpu()
+            result = asyncio.run(_load(base, secrets_, grids, clients, seconds))
+            result["cpu_percent_of_machine"] = _cpu_split(before, _proc_cpu(), server.pid, seconds + 3)
     finally:
         server.terminate()
         server.wait(20)
-    return {"clients": clients, "server_workers": workers, **result}
+    with p.db.read() as conn:
+        result["cases_in_database_added"] = int(conn.execute(select(func.count()).select_from(store.cases))
+                                                .scalar_one()) - cases_before
+    p.close()
+    return {"clients": clients, "server_workers": workers, "load_generator": load, **result}
+
+
+WRK_LUA = """
+local keys = {KEYS}
+local grids = {GRIDS}
+local cats = {CATS}
+local n = 0
+local statuses = {}
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) n = math.random(1, 100000) statuses = {} end
+function request()
+  n = n + 1
+  local g = grids[(n % #grids) + 1]
+  local body = string.format('{"category":"%s","description":"bench case %d","lon":%s,"lat":%s,"source":"grid"}',
+                             cats[(n % #cats) + 1], n, g[1], g[2])
+  return wrk.format("POST", "/api/v1/cases", {["Content-Type"] = "application/json", ["X-API-Key"] = keys[(n % #keys) + 1]}, body)
+end
+function response(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
+function done(summary, latency, requests)
+  local all = {}
+  for _, t in ipairs(threads) do
+    local st = t:get("statuses")
+    for k, v in pairs(st) do all[k] = (all[k] or 0) + v end
+  end
+  local parts = {}
+  for k, v in pairs(all) do table.insert(parts, string.format('"%d": %d', k, v)) end
+  io.write(string.format('WRKJSON {"requests": %d, "duration_us": %d, "statuses": {%s}, "p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f, "errors": %d}\\n',
+    summary.requests, summary.duration, table.concat(parts, ", "), latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout))
+end
+"""
+
+
+def _wrk(base: str, keys: list[str], grids: list[tuple[str, float, float]], clients: int, seconds: float,
+         threads: int, server_pid: int) -> dict[str, Any]:
+    """Closed-loop load with wrk (C): `clients` connections each with one request in flight."""
+    lua = (WRK_LUA.replace("{KEYS}", "{" + ", ".join(f'"{k}"' for k in keys) + "}")
+           .replace("{GRIDS}", "{" + ", ".join(f"{{{lon!r}, {lat!r}}}" for _c, lon, lat in grids) + "}")
+           .replace("{CATS}", "{" + ", ".join(f'"{c}"' for c in CATEGORIES) + "}"))
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua)
+    try:
+        threads = min(threads, clients)
+        warm = subprocess.run(["wrk", "-t", str(threads), "-c", str(clients), "-d", "3s", "-s", f.name, base],
+                              capture_output=True, text=True, check=True)
+        if "WRKJSON" not in warm.stdout:
+            raise RuntimeError(warm.stdout + warm.stderr)
+        before = _proc_cpu()
+        t0 = time.perf_counter()
+        run = subprocess.run(["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds:g}s", "--timeout", "30s",
+                              "-s", f.name, base], capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - t0
+        cpu = _cpu_split(before, _proc_cpu(), server_pid, wall)
+    finally:
+        os.unlink(f.name)
+    line = next(ln for ln in run.stdout.splitlines() if ln.startswith("WRKJSON "))
+    r = json.loads(line[len("WRKJSON "):])
+    ok = int(r["statuses"].get("201", 0))
+    secs = r["duration_us"] / 1e6
+    return {"seconds": round(secs, 1), "cases": ok, "cases_per_s": round(ok / secs, 1),
+            "latency_ms": {"p50": r["p50_us"] / 1000, "p90": r["p90_us"] / 1000, "p99": r["p99_us"] / 1000,
+                           "mean": round(r["mean_us"] / 1000, 2), "max": r["max_us"] / 1000},
+            "statuses": r["statuses"], "socket_errors": r["errors"], "cpu_percent_of_machine": cpu}
 
 
 async def _load(base: str, keys: list[str], grids: list[tuple[str, float, float]], clients: int,
@@ -275,13 +410,43 @@ def bulk_cases(env: Env, p: Any, n: int, due: int) -> float:
     return time.perf_counter() - t0
 
 
-def bench_sweep(env: Env, n: int, due: int) -> dict[str, Any]:
-    from cityos.governance import handlers as h
+def reset_sweep(p: Any) -> None:
+    """Undo a previous sweep of the bench's cases (for --reuse): unflag them, drop what it wrote,
+    recount the counters."""
+    from sqlalchemy import text
+
+    from cityos.governance import store
+
+    with p.db.begin() as conn:
+        conn.execute(text("UPDATE cases SET overdue = false, overdue_at = NULL WHERE overdue AND created_by = 'bench'"))
+        conn.execute(text("DELETE FROM case_events WHERE action = 'overdue'"))
+        conn.execute(text("DELETE FROM notifications WHERE kind = 'case.overdue'"))
+        conn.execute(text("DELETE FROM outbox WHERE topic = 'notification.channel'"))
+        store.rebuild_case_counts(conn)
+    if p.db.is_postgres:
+        with p.db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE cases"))
+
+
+def fill_sweep(env: Env, n: int, due: int) -> dict[str, Any]:
+    from cityos.governance import store
 
     p = env.platform()
     load_s = bulk_cases(env, p, n, due)
+    with p.db.begin() as conn:
+        store.rebuild_case_counts(conn)
     log(f"inserted {n} open cases in {load_s:.1f}s")
-    out: dict[str, Any] = {"open_cases": n, "due": due, "bulk_insert_s": round(load_s, 1)}
+    p.close()
+    return {"open_cases": n, "due": due, "bulk_insert_s": round(load_s, 1)}
+
+
+def bench_sweep(env: Env, n: int, due: int, reuse: bool) -> dict[str, Any]:
+    from cityos.governance import handlers as h
+
+    out: dict[str, Any] = {"open_cases": n, "due": due} if reuse else fill_sweep(env, n, due)
+    p = env.platform()
+    if reuse:
+        reset_sweep(p)
     t0 = time.perf_counter()
     first = h.sweep_overdue(p)
     out["sweep_s"] = round(time.perf_counter() - t0, 3)
@@ -405,16 +570,29 @@ def main() -> None:
     ap.add_argument("--due", type=int, default=10_000)
     ap.add_argument("--stats-cases", type=int, default=10_000_000)
     ap.add_argument("--months", type=int, default=24)
+    ap.add_argument("--keep", help="name the database and keep it (fill once, measure with --reuse)")
+    ap.add_argument("--reuse", action="store_true", help="use the kept database as it is (needs --keep)")
+    ap.add_argument("--fill-only", action="store_true", help="seed and fill the kept database, measure nothing")
+    ap.add_argument("--load", choices=["wrk", "httpx"], default="wrk" if shutil.which("wrk") else "httpx",
+                    help="intake load generator (wrk: Debian package, C, a fraction of the CPU of httpx)")
+    ap.add_argument("--wrk-threads", type=int, default=1)
     a = ap.parse_args()
+    if (a.reuse or a.fill_only) and not a.keep:
+        ap.error("--reuse and --fill-only need --keep NAME")
     out: dict[str, Any] = {"engine": a.engine, "machine": {"cpus": os.cpu_count(), "python": pyplatform.python_version(),
                                                            "system": pyplatform.platform()}}
-    env = Env(a.engine, a.pg_admin)
+    env = Env(a.engine, a.pg_admin, a.keep, a.reuse)
     try:
+        if a.fill_only:
+            if a.part in ("sweep", "all"):
+                out["sweep_fill"] = fill_sweep(env, a.open_cases, a.due)
+            print(json.dumps(out, indent=2, default=str))
+            return
         if a.part in ("intake", "all"):
-            out["intake"] = bench_intake(env, a.clients, a.seconds, a.server_workers, a.keys)
+            out["intake"] = bench_intake(env, a.clients, a.seconds, a.server_workers, a.keys, a.load, a.wrk_threads)
             log(json.dumps(out["intake"]))
         if a.part in ("sweep", "all"):
-            out["sweep"] = bench_sweep(env, a.open_cases, a.due)
+            out["sweep"] = bench_sweep(env, a.open_cases, a.due, a.reuse)
             log(json.dumps(out["sweep"]))
         if a.part in ("indicators", "all"):
             out["indicators"] = bench_indicators(env, a.stats_cases, a.months)

@@ -42,3 +42,22 @@ def remember(conn: Connection, scope: str, key: str, body_hash: str, status_code
              now: datetime) -> None:
     conn.execute(insert(idempotency_keys).values(scope=scope, key=key, request_hash=body_hash,
                                                  status_code=status_code, response=response, created_at=now))
+
+
+def lookup_many(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int, Any]]:
+    """(scope, key) -> (request hash, status code, response) of the keys already used, in one query."""
+    if not keys:
+        return {}
+    t = idempotency_keys.c
+    wanted = set(keys)
+    rows = conn.execute(select(t.scope, t.key, t.request_hash, t.status_code, t.response)
+                        .where(t.key.in_(sorted({k for _s, k in keys})), t.scope.in_(sorted({s for s, _k in keys}))))
+    return {(r[0], r[1]): (str(r[2]), int(r[3]), r[4]) for r in rows if (r[0], r[1]) in wanted}
+
+
+def remember_many(conn: Connection, rows: list[tuple[str, str, str | None, int, Any]], now: datetime) -> None:
+    """Store several answers at once: (scope, key, request hash, status code, response) each."""
+    if rows:
+        conn.execute(insert(idempotency_keys), [
+            {"scope": s, "key": k, "request_hash": h, "status_code": c, "response": r, "created_at": now}
+            for s, k, h, c, r in rows])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from cityos.core import idempotency
-from cityos.core.errors import Forbidden, NotFound, TooLarge, ValidationError
-from cityos.core.outbox import emit
+from cityos.core.errors import Conflict, Forbidden, NotFound, TooLarge, ValidationError
+from cityos.core.groupcommit import GroupCommit
+from cityos.core.outbox import emit, emit_many
 from cityos.core.store import bump_revision, read_revision
 from cityos.geo.model import LEVELS, level_of
 from cityos.governance import store
@@ -165,8 +166,54 @@ def _check_text(value: str | None, field_name: str, *, required: bool = False, l
     return text
 
 
+@dataclass
+class _Intake:
+    """A case checked and located, ready to be written (no IO was needed for it)."""
+
+    cmd: ReportCase
+    cat: Category
+    chain: dict[str, Any]
+    node: str
+    public: bool
+    emergency: bool
+    trusted: bool
+    description: str
+    title: str | None
+    address: str | None
+    reporter_name: str | None
+    reporter_phone: str | None
+    key: str | None
+    scope_key: str
+    body_hash: str | None
+
+
 def report_case(p: Platform, cmd: ReportCase) -> dict[str, Any]:
-    """Take a case in: locate, route, persist, emit; trusted sources are filed and dispatched at once."""
+    """Take a case in: locate, route, persist, emit; trusted sources are filed and dispatched at once.
+
+    Checked first, in this thread; then written with the other intakes of this process that
+    arrive meanwhile, in one transaction (group commit), and answered once that commits."""
+    item = _prepare(p, cmd)
+    if cmd.on_created is not None:  # a door's own details in the same transaction: written alone
+        with p.db.begin() as conn:
+            out = _write_intakes(p, conn, [item])[0]
+        if isinstance(out, BaseException):
+            raise out
+        return out
+    return _intake_writer(p).submit(item)
+
+
+def _intake_writer(p: Platform) -> GroupCommit[_Intake, dict[str, Any]]:
+    writer = p.extras.get("governance.intake")
+    if writer is None:
+        # SQLite has one writer at a time: one batch at a time; PostgreSQL: two, so one fills
+        # while the other waits for its commit.
+        writer = GroupCommit(p.db, lambda conn, items: _write_intakes(p, conn, items),
+                             parallel=2 if p.db.is_postgres else 1)
+        p.extras["governance.intake"] = writer
+    return writer  # type: ignore[return-value]
+
+
+def _prepare(p: Platform, cmd: ReportCase) -> _Intake:
     actor = cmd.actor
     if cmd.source not in SOURCES:
         raise ValidationError(f"must be one of {', '.join(SOURCES)}", field="source")
@@ -178,56 +225,105 @@ def report_case(p: Platform, cmd: ReportCase) -> dict[str, Any]:
     description = _check_text(cmd.description, "description", required=True)
     title = _check_text(cmd.title, "title", limit=200)
     address = _check_text(cmd.address, "address", limit=300)
+    reporter_name = _check_text(cmd.reporter_name, "reporter_name", limit=80)
+    reporter_phone = _check_text(cmd.reporter_phone, "reporter_phone", limit=20)
     cat = catalog(p).category(cmd.category)
     chain = _chain_for(p, cmd)
     node = next(c for c in (chain.get(lv) for lv in reversed(LEVELS)) if c)
     if cmd.source != "public" and actor.via != "system" and not actor.can("case.report", node):
         raise Forbidden(f"the location {node} is outside your scope", field="location")
-    body = {k: v for k, v in cmd.__dict__.items() if k not in ("actor", "idempotency_key", "on_created")}
     key = idempotency.check_key(cmd.idempotency_key)
-    scope_key = f"case:{actor.username}"
-    body_hash = idempotency.request_hash(body)
+    body_hash = None
+    if key:  # the body's hash is only needed to compare a repeated key's request
+        body_hash = idempotency.request_hash(
+            {k: v for k, v in cmd.__dict__.items() if k not in ("actor", "idempotency_key", "on_created")})
+    emergency = cat.emergency if cmd.emergency is None else bool(cmd.emergency)
+    return _Intake(cmd, cat, chain, node, public, emergency, cmd.source in TRUSTED_SOURCES or emergency,
+                   description or "", title, address, reporter_name, reporter_phone, key,
+                   f"case:{actor.username}", body_hash)
+
+
+def _write_intakes(p: Platform, conn: Connection, items: Sequence[_Intake]) -> list[dict[str, Any] | BaseException]:
+    """Write checked intakes in the caller's transaction: a few statements for all of them (one
+    multi-row INSERT per table). Returns one result per item (a replayed idempotency key's
+    stored answer, or its Conflict)."""
     now = p.clock.now()
-    with p.db.begin() as conn:
-        if key:
-            seen = idempotency.lookup(conn, scope_key, key, body_hash)
-            if seen is not None:
-                return dict(seen[1])
+    out: list[dict[str, Any] | BaseException | None] = [None] * len(items)
+    keyed = [(it.scope_key, it.key) for it in items if it.key is not None]
+    if keyed:
+        if len(set(keyed)) < len(keyed):  # the same key twice in one batch: each alone, in order
+            raise ValidationError("repeated Idempotency-Key in one batch", field="Idempotency-Key")
+        seen = idempotency.lookup_many(conn, keyed)
+        for i, it in enumerate(items):
+            hit = seen.get((it.scope_key, it.key)) if it.key else None
+            if hit is not None:
+                out[i] = (Conflict("this Idempotency-Key was already used with a different request body",
+                                   field="Idempotency-Key") if hit[0] != it.body_hash else dict(hit[2]))
+    fresh = [i for i, o in enumerate(out) if o is None]
+    if not fresh:
+        return out  # type: ignore[return-value]
+    ids = store.next_case_ids(conn, len(fresh))
+    calendar = catalog(p).get().calendar
+    day = now.strftime("%Y%m%d")
+    cases_, events, notices, outbox_, audits, remember = [], [], [], [], [], []
+    for i, case_id in zip(fresh, ids, strict=True):
+        it = items[i]
+        cmd, cat, chain, node, actor = it.cmd, it.cat, it.chain, it.node, it.cmd.actor
         decision = route(conn, cat, chain)
-        case_id = store.next_case_id(conn)
-        number = now.strftime("%Y%m%d") + f"{case_id:08d}"
-        emergency = cat.emergency if cmd.emergency is None else bool(cmd.emergency)
-        values = {
+        routing = decision.as_dict()
+        number = day + f"{case_id:08d}"
+        role = _role(actor)
+        values: dict[str, Any] = {
             "id": case_id, "number": number, "source": cmd.source, "source_ref": cmd.source_ref,
-            "category_code": cat.code, "kind": cat.kind, "title": title or cat.name_zh,
-            "description": description, "lon": chain.get("_lon"), "lat": chain.get("_lat"), "address": address,
+            "category_code": cat.code, "kind": cat.kind, "title": it.title or cat.name_zh,
+            "description": it.description, "lon": chain.get("_lon"), "lat": chain.get("_lat"), "address": it.address,
             "grid_code": chain.get("grid"), "village_code": chain.get("village"), "township_code": chain.get("township"),
             "district_code": chain.get("district"), "node": node, "owner_level": decision.level,
-            "owner_node": decision.node, "handler_unit": decision.unit, "co_units": {}, "routing": decision.as_dict(),
-            "state": "collected", "deadline_version": 0, "overdue": False, "escalation_level": 0,
-            "emergency": emergency, "public": public, "reporter_name": _check_text(cmd.reporter_name, "reporter_name", limit=80),
-            "reporter_phone": _check_text(cmd.reporter_phone, "reporter_phone", limit=20),
-            "reporter_user": actor.username if actor.authenticated else None, "rework_count": 0, "return_count": 0,
-            "alarm_ref": cmd.alarm_ref, "created_by": actor.username, "created_at": now, "updated_at": now,
+            "owner_node": decision.node, "handler_unit": decision.unit, "co_units": {}, "routing": routing,
+            "state": "collected", "deadline": None, "deadline_version": 0, "dispatched_at": None, "overdue": False,
+            "escalation_level": 0, "emergency": it.emergency, "public": it.public, "reporter_name": it.reporter_name,
+            "reporter_phone": it.reporter_phone, "reporter_user": actor.username if actor.authenticated else None,
+            "rework_count": 0, "return_count": 0, "alarm_ref": cmd.alarm_ref, "created_by": actor.username,
+            "created_at": now, "updated_at": now,
         }
         nodes = _nodes(values)
-        store.insert_case(conn, values)
-        if cmd.on_created is not None:
-            cmd.on_created(conn, case_id)
-        store.add_event(conn, {"case_id": case_id, "action": "create", "from_state": None, "to_state": "collected",
-                               "at": now, "actor": actor.username, "role": _role(actor), "node": node,
-                               "note": None, "payload": {"nodes": nodes, "public": public, "routing": decision.as_dict()}})
-        state = "collected"
-        if cmd.source in TRUSTED_SOURCES or emergency:
-            state = _auto_dispatch(p, conn, values, cat, actor, now, nodes)
-        emit(conn, "case.created", {"case_id": case_id, "number": number, "category": cat.code, "node": node,
-                                    "state": state, "emergency": emergency, "unit": decision.unit}, now)
-        audit.record(conn, actor, "case.create", "case", number, now, node=node)
-        result = {"id": case_id, "number": number, "state": state, "routing": decision.as_dict(),
-                  "deadline": values.get("deadline").isoformat() if values.get("deadline") else None}  # type: ignore[union-attr]
-        if key:
-            idempotency.remember(conn, scope_key, key, body_hash, 201, result, now)
-    return result
+        events.append({"case_id": case_id, "action": "create", "from_state": None, "to_state": "collected", "at": now,
+                       "actor": actor.username, "role": role, "node": node, "note": None,
+                       "payload": {"nodes": nodes, "public": it.public, "routing": routing}})
+        if it.trusted:
+            # Filed and dispatched at intake: the row is written in its final state, with the events
+            # of both steps (the same record as doing them one after the other).
+            deadline = calendar.deadline(now, cat.limit_value, cat.limit_type)
+            values.update(state="dispatched", deadline=deadline, dispatched_at=now, deadline_version=1)
+            for action, frm, to in (("file", "collected", "filed"), ("dispatch", "filed", "dispatched")):
+                events.append({"case_id": case_id, "action": action, "from_state": frm, "to_state": to, "at": now,
+                               "actor": actor.username, "role": role, "node": node,
+                               "note": "auto: trusted source" if action == "file" else routing["rule"],
+                               "payload": {"nodes": nodes, "first": True, "deadline": deadline.isoformat(),
+                                           "public": it.public, "unit": decision.unit}})
+            if decision.unit:
+                notices.append({"recipient_unit": decision.unit, "recipient_user": None, "kind": "case.dispatched",
+                                "title": f"新案件 {number}: {values['title']}"[:200], "body": it.description[:500],
+                                "case_id": case_id, "created_at": now})
+        cases_.append(values)
+        outbox_.append(("case.created", {"case_id": case_id, "number": number, "category": cat.code, "node": node,
+                                         "state": values["state"], "emergency": it.emergency, "unit": decision.unit}))
+        audits.append(audit.entry(actor, "case.create", "case", number, now, node=node))
+        result = {"id": case_id, "number": number, "state": values["state"], "routing": routing,
+                  "deadline": values["deadline"].isoformat() if values["deadline"] else None}
+        if it.key:
+            remember.append((it.scope_key, it.key, it.body_hash, 201, result))
+        out[i] = result
+    store.insert_cases(conn, cases_)
+    for i in fresh:
+        if items[i].cmd.on_created is not None:
+            items[i].cmd.on_created(conn, int(out[i]["id"]))  # type: ignore[index, misc]
+    store.add_events(conn, events)
+    store.notify(conn, notices)
+    emit_many(conn, outbox_, now)
+    audit.record_many(conn, audits)
+    idempotency.remember_many(conn, remember, now)
+    return out  # type: ignore[return-value]
 
 
 def _chain_for(p: Platform, cmd: ReportCase) -> dict[str, Any]:
@@ -260,22 +356,6 @@ def _nodes(case: dict[str, Any]) -> list[str]:
 def _role(actor: Actor) -> str | None:
     g = actor.primary()
     return g.role if g else actor.via
-
-
-def _auto_dispatch(p: Platform, conn: Connection, case: dict[str, Any], cat: Category, actor: Actor,
-                   now: datetime, nodes: list[str]) -> str:
-    deadline = catalog(p).get().calendar.deadline(now, cat.limit_value, cat.limit_type)
-    store.update_case(conn, case, {"state": "dispatched", "deadline": deadline, "dispatched_at": now,
-                                         "updated_at": now, "deadline_version": 1})
-    case.update(deadline=deadline, state="dispatched")
-    for action, frm, to in (("file", "collected", "filed"), ("dispatch", "filed", "dispatched")):
-        store.add_event(conn, {"case_id": case["id"], "action": action, "from_state": frm, "to_state": to, "at": now,
-                               "actor": actor.username, "role": _role(actor), "node": case["node"],
-                               "note": "auto: trusted source" if action == "file" else case["routing"]["rule"],
-                               "payload": {"nodes": nodes, "first": True, "deadline": deadline.isoformat(),
-                                           "public": case["public"], "unit": case["handler_unit"]}})
-    _notify_unit(conn, case, "case.dispatched", f"新案件 {case['number']}: {case['title']}", now)
-    return "dispatched"
 
 
 def _notify_unit(conn: Connection, case: dict[str, Any], kind: str, title: str, now: datetime,
@@ -507,14 +587,8 @@ def sweep_overdue(p: Platform) -> dict[str, int]:
     now = p.clock.now()
     flagged = escalated = 0
     with p.db.begin() as conn:
-        rows = store.mark_overdue(conn, now)
-        flagged = len(rows)
-        store.notify(conn, [{"recipient_unit": r["handler_unit"], "recipient_user": None, "kind": "case.overdue",
-                             "title": f"案件超期 {r['number']}", "body": "已超过处置时限，请尽快处置", "case_id": r["id"],
-                             "created_at": now} for r in rows if r["handler_unit"]])
-        store.add_events(conn, [{"case_id": r["id"], "action": "overdue", "from_state": None, "to_state": "overdue",
-                                 "at": now, "actor": "system", "role": "system", "node": r["owner_node"],
-                                 "note": "deadline passed", "payload": {}} for r in rows])
+        # Set-based: events, notices, their SMS copies and the counters in a few statements.
+        flagged = store.flag_overdue(conn, now)
     while True:
         with p.db.begin() as conn:
             batch = store.due_for_escalation(conn, now - ESCALATION_GRACE, limit=500)

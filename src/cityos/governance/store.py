@@ -22,6 +22,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -236,10 +237,20 @@ def next_case_id(conn: Connection) -> int:
     PostgreSQL: the column's sequence (no lock held); SQLite: the writer holds the
     database's only write lock, so max+1 cannot be taken twice."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy import text
-
         return int(conn.execute(text("SELECT nextval(pg_get_serial_sequence('cases', 'id'))")).scalar_one())
     return int(conn.execute(select(func.coalesce(func.max(cases.c.id), 0) + 1)).scalar_one())
+
+
+def next_case_ids(conn: Connection, n: int) -> list[int]:
+    """`n` case ids taken at once (see `next_case_id`)."""
+    if n == 1:
+        return [next_case_id(conn)]
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(text("SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, :n)"),
+                            {"n": n})
+        return sorted(int(r[0]) for r in rows)
+    first = next_case_id(conn)
+    return list(range(first, first + n))
 
 
 def insert_case(conn: Connection, values: dict[str, Any]) -> int:
@@ -247,6 +258,13 @@ def insert_case(conn: Connection, values: dict[str, Any]) -> int:
     case_id = int(conn.execute(insert(cases).returning(cases.c.id), values).scalar_one())
     count_cases(conn, [(None, values)])
     return case_id
+
+
+def insert_cases(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Cases with their ids, all of one shape, in one statement (their open-case counters follow)."""
+    if rows:
+        conn.execute(insert(cases), rows)
+        count_cases(conn, [(None, r) for r in rows])
 
 
 def get_case(conn: Connection, case_id: int, *, lock: bool = False) -> dict[str, Any] | None:
@@ -343,19 +361,71 @@ def find_by_source_ref(conn: Connection, source: str, refs: list[str]) -> set[st
 
 # --- timers: overdue and escalation sweeps (set-based; safe with several workers) --------------
 
-def mark_overdue(conn: Connection, now: datetime, limit: int = 50_000) -> list[dict[str, Any]]:
-    """Flag open, dispatched cases whose deadline passed; returns the ones flagged now."""
-    due = select(cases.c.id).where(cases.c.overdue.is_(False), cases.c.deadline < now,
-                                   cases.c.state.in_(("dispatched", "signed", "handling"))).limit(limit)
+OVERDUE_TITLE = "案件超期 "  # + the case number
+OVERDUE_BODY = "已超过处置时限，请尽快处置"
+OVERDUE_STATES = ("dispatched", "signed", "handling")
+SMS_PER_EVENT = 500  # SMS copies of overdue notices per outbox event (governance.channels.PER_EVENT)
+
+
+def _id_set(conn: Connection) -> str:
+    """SQL for "cases.id is one of :ids" that takes the ids as one parameter on either engine."""
     if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        return "c.id = ANY(CAST(:ids AS BIGINT[]))"
+    return "c.id IN (SELECT value FROM json_each(:ids))"
+
+
+def flag_overdue(conn: Connection, now: datetime, limit: int = 50_000) -> int:
+    """Flag open, dispatched cases whose deadline passed, set-based: one UPDATE ... RETURNING id, then
+    their events, inbox notices and SMS outbox events written by INSERT ... SELECT from the flagged
+    rows, and the open-case counters moved by one grouped delta. No per-case Python or JSON work, so
+    flagging 10,000 cases at once costs a few statements. Returns how many were flagged now."""
+    due = select(cases.c.id).where(cases.c.overdue.is_(False), cases.c.deadline < now,
+                                   cases.c.state.in_(OVERDUE_STATES)).limit(limit)
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)  # two sweeps at once flag disjoint cases
     stmt = (update(cases).where(cases.c.id.in_(due.scalar_subquery()), cases.c.overdue.is_(False))
-            .values(overdue=True, overdue_at=now, updated_at=now)
-            .returning(cases.c.id, cases.c.number, cases.c.handler_unit, cases.c.owner_level, cases.c.owner_node,
-                       cases.c.node, cases.c.category_code, cases.c.state, cases.c.emergency))
-    rows = [dict(r) for r in conn.execute(stmt).mappings()]
-    count_cases(conn, [({**r, "overdue": False}, {**r, "overdue": True}) for r in rows])
-    return rows
+            .values(overdue=True, overdue_at=now, updated_at=now).returning(cases.c.id))
+    ids = [int(r[0]) for r in conn.execute(stmt)]
+    if not ids:
+        return 0
+    pg = conn.dialect.name == "postgresql"
+    params: dict[str, Any] = {"ids": ids if pg else "[" + ",".join(map(str, ids)) + "]", "now": now,
+                              "title": OVERDUE_TITLE, "body": OVERDUE_BODY, "per": SMS_PER_EVENT}
+    where = _id_set(conn)
+    ts = [bindparam("now", type_=UTCDateTime)]
+    conn.execute(text(
+        "INSERT INTO case_events (case_id, action, from_state, to_state, at, actor, role, node, note, payload, counted) "
+        "SELECT c.id, 'overdue', NULL, 'overdue', :now, 'system', 'system', c.owner_node, 'deadline passed', "
+        f"{'CAST(' + chr(39) + '{}' + chr(39) + ' AS JSONB)' if pg else chr(39) + '{}' + chr(39)}, false "
+        f"FROM cases c WHERE {where} ORDER BY c.id").bindparams(*ts), params)
+    conn.execute(text(
+        "INSERT INTO notifications (recipient_user, recipient_unit, kind, title, body, case_id, created_at) "
+        "SELECT NULL, c.handler_unit, 'case.overdue', :title || c.number, :body, c.id, :now "
+        f"FROM cases c WHERE {where} AND c.handler_unit IS NOT NULL ORDER BY c.id").bindparams(*ts), params)
+    # The notices' SMS copies (governance.channels.route_to_channels), built in SQL: one outbox event
+    # per SMS_PER_EVENT messages, each message {recipient, kind, title, body, case_id}.
+    obj, agg = ("jsonb_build_object", "jsonb_agg") if pg else ("json_object", "json_group_array")
+    conn.execute(text(
+        "INSERT INTO outbox (topic, payload, created_at, available_at, attempts) "
+        f"SELECT 'notification.channel', {obj}('channel', 'sms', 'messages', {agg}({'m ORDER BY rn' if pg else 'json(m)'})), "
+        ":now, :now, 0 FROM ("
+        f"SELECT (rn - 1) / :per AS chunk, rn, {obj}('recipient', 'unit:' || handler_unit, 'kind', 'case.overdue', "
+        "'title', CAST(:title || number AS TEXT), 'body', CAST(:body AS TEXT), 'case_id', id) AS m FROM ("
+        "SELECT c.id, c.number, c.handler_unit, row_number() OVER (ORDER BY c.id) AS rn "
+        f"FROM cases c WHERE {where} AND c.handler_unit IS NOT NULL) AS f ORDER BY rn) AS g "
+        "GROUP BY chunk ORDER BY chunk").bindparams(*ts), params)
+    # Counters: each flagged case leaves (…, overdue=false) for (…, overdue=true); one delta per group.
+    groups = conn.execute(text(
+        "SELECT c.node, substr(c.category_code, 1, 3), c.state, c.emergency, count(*) "
+        f"FROM cases c WHERE {where} GROUP BY c.node, substr(c.category_code, 1, 3), c.state, c.emergency"),
+        params).all()
+    deltas: dict[CountKey, int] = {}
+    for node, cls, state, emergency, n in groups:
+        if state in OPEN_STATES:
+            deltas[(str(node), str(cls), str(state), False, bool(emergency))] = -int(n)
+            deltas[(str(node), str(cls), str(state), True, bool(emergency))] = int(n)
+    add_count_deltas(conn, deltas)
+    return len(ids)
 
 
 def due_for_escalation(conn: Connection, before: datetime, limit: int = 1000) -> list[dict[str, Any]]:
@@ -450,6 +520,11 @@ def count_cases(conn: Connection, changes: list[tuple[dict[str, Any] | None, dic
         for key, d in ((old, -1), (new, 1)):
             if key is not None:
                 deltas[key] = deltas.get(key, 0) + d
+    add_count_deltas(conn, deltas)
+
+
+def add_count_deltas(conn: Connection, deltas: dict[CountKey, int]) -> None:
+    """Add counter deltas: at the end of the transaction when it came from `Database.begin`, else at once."""
     pending = _pending(conn)
     if pending is None:
         _write_counts(conn, deltas)
@@ -486,8 +561,6 @@ def discard_pending_counts(conn: Connection) -> None:
 
 def rebuild_case_counts(conn: Connection) -> int:
     """Recount the counters from the cases (set-based; for existing databases and bulk loads)."""
-    from sqlalchemy import text
-
     if conn.dialect.name == "postgresql":  # case writes wait until the recount commits (none lost or doubled)
         conn.execute(text("LOCK TABLE cases IN SHARE MODE"))
     discard_pending_counts(conn)
@@ -586,8 +659,6 @@ def bulk_insert_cases(conn: Connection, case_rows: list[dict[str, Any]], event_r
 def sync_case_ids(conn: Connection) -> None:
     """After inserting cases with explicit ids: move PostgreSQL's sequence past them."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy import text
-
         conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), "
                           "(SELECT coalesce(max(id), 0) + 1 FROM cases), false)"))
 

@@ -28,16 +28,27 @@ SEAL_HORIZON = timedelta(seconds=2)  # leave in-flight transactions time to comm
 SEAL_LOCK = 7_311_001  # PostgreSQL advisory lock id: one sealer at a time
 
 
-def record(conn: Connection, actor: Actor, action: str, object_type: str, object_id: Any, now: datetime, *,
-           node: str | None = None, details: dict[str, Any] | None = None) -> None:
-    """Append one audit record inside the caller's transaction."""
+def entry(actor: Actor, action: str, object_type: str, object_id: Any, now: datetime, *,
+          node: str | None = None, details: dict[str, Any] | None = None) -> AuditEntry:
+    """One audit record (not written yet: `record_many`)."""
     grant = actor.primary()
-    store.append_audit(conn, [AuditEntry(
+    return AuditEntry(
         at=now, actor=actor.username, role=grant.role if grant else (actor.via if not actor.authenticated else None),
         node=node or (grant.node if grant else None), action=action, object_type=object_type,
         object_id=None if object_id is None else str(object_id), ip=actor.ip, purpose=actor.purpose,
         details=details or {},
-    )])
+    )
+
+
+def record(conn: Connection, actor: Actor, action: str, object_type: str, object_id: Any, now: datetime, *,
+           node: str | None = None, details: dict[str, Any] | None = None) -> None:
+    """Append one audit record inside the caller's transaction."""
+    store.append_audit(conn, [entry(actor, action, object_type, object_id, now, node=node, details=details)])
+
+
+def record_many(conn: Connection, entries: list[AuditEntry]) -> None:
+    """Append several records inside the caller's transaction (one statement)."""
+    store.append_audit(conn, entries)
 
 
 def seal(db: Database, now: datetime, *, horizon: timedelta = SEAL_HORIZON, batch: int = 20_000,
