@@ -185,7 +185,7 @@ def _cpu_split(before: dict[int, tuple[int, str, int]], after: dict[int, tuple[i
 
 
 def bench_intake(env: Env, clients: int, seconds: float, workers: int, keys: int, load: str = "httpx",
-                 wrk_threads: int = 1) -> dict[str, Any]:
+                 wrk_threads: int = 1, profile: str | None = None) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from cityos.governance import store
@@ -214,7 +214,7 @@ def bench_intake(env: Env, clients: int, seconds: float, workers: int, keys: int
                 raise RuntimeError("server did not start")
             time.sleep(0.2)
         if load == "wrk":
-            result = _wrk(base, secrets_, grids, clients, seconds, wrk_threads, server.pid)
+            result = _wrk(base, secrets_, grids, clients, seconds, wrk_threads, server.pid, profile)
         else:
             before = _proc_cpu()
             result = asyncio.run(_load(base, secrets_, grids, clients, seconds))
@@ -262,7 +262,7 @@ end
 
 
 def _wrk(base: str, keys: list[str], grids: list[tuple[str, float, float]], clients: int, seconds: float,
-         threads: int, server_pid: int) -> dict[str, Any]:
+         threads: int, server_pid: int, profile: str | None = None) -> dict[str, Any]:
     """Closed-loop load with wrk (C): `clients` connections each with one request in flight."""
     lua = (WRK_LUA.replace("{KEYS}", "{" + ", ".join(f'"{k}"' for k in keys) + "}")
            .replace("{GRIDS}", "{" + ", ".join(f"{{{lon!r}, {lat!r}}}" for _c, lon, lat in grids) + "}")
@@ -275,12 +275,19 @@ def _wrk(base: str, keys: list[str], grids: list[tuple[str, float, float]], clie
                               capture_output=True, text=True, check=True)
         if "WRKJSON" not in warm.stdout:
             raise RuntimeError(warm.stdout + warm.stderr)
+        spy = None
+        if profile:  # py-spy (pip install py-spy) samples the server processes while wrk runs
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(server_pid),
+                                    "--subprocesses", "--nonblocking", "-r", "50", "-d", f"{max(1, seconds - 1):g}",
+                                    "-f", "raw", "-o", profile], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         before = _proc_cpu()
         t0 = time.perf_counter()
         run = subprocess.run(["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds:g}s", "--timeout", "30s",
                               "-s", f.name, base], capture_output=True, text=True, check=True)
         wall = time.perf_counter() - t0
         cpu = _cpu_split(before, _proc_cpu(), server_pid, wall)
+        if spy is not None:
+            spy.wait(60)
     finally:
         os.unlink(f.name)
     line = next(ln for ln in run.stdout.splitlines() if ln.startswith("WRKJSON "))
@@ -576,6 +583,7 @@ def main() -> None:
     ap.add_argument("--load", choices=["wrk", "httpx"], default="wrk" if shutil.which("wrk") else "httpx",
                     help="intake load generator (wrk: Debian package, C, a fraction of the CPU of httpx)")
     ap.add_argument("--wrk-threads", type=int, default=1)
+    ap.add_argument("--profile", help="with wrk: py-spy's collapsed stacks of the server to this file")
     a = ap.parse_args()
     if (a.reuse or a.fill_only) and not a.keep:
         ap.error("--reuse and --fill-only need --keep NAME")
@@ -589,7 +597,8 @@ def main() -> None:
             print(json.dumps(out, indent=2, default=str))
             return
         if a.part in ("intake", "all"):
-            out["intake"] = bench_intake(env, a.clients, a.seconds, a.server_workers, a.keys, a.load, a.wrk_threads)
+            out["intake"] = bench_intake(env, a.clients, a.seconds, a.server_workers, a.keys, a.load, a.wrk_threads,
+                                       a.profile)
             log(json.dumps(out["intake"]))
         if a.part in ("sweep", "all"):
             out["sweep"] = bench_sweep(env, a.open_cases, a.due, a.reuse)
