@@ -18,6 +18,17 @@ def evaluate(model: Annotated[str, typer.Option(help="tfidf (built in) or e5 (ex
     typer.echo(json.dumps(run(model), ensure_ascii=False, indent=2))
 
 
+@assistant_app.command("tune")
+def tune(write: Annotated[bool, typer.Option(help="write data/settings.json")] = False) -> None:
+    """Choose the settings on the dev split (grid search; the test split is not read) and print them."""
+    from cityos.assistant import tune as t
+
+    result = t.search()
+    if write:
+        t.write(result)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
 @assistant_app.command("build-evalset")
 def build_evalset() -> None:
     """Rewrite data/cases_eval.jsonl from the hand-written phrasings (deterministic)."""

@@ -12,7 +12,7 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +20,14 @@ from sqlalchemy import func, select
 
 from cityos.assistant import evalset, store
 from cityos.assistant.descriptions import DESCRIPTIONS
+from cityos.assistant.tune import Tuning, load_settings
 from cityos.assistant.model import (
     DUP_HOURS,
     DUP_METRES,
-    DUP_THRESHOLD,
     MAX_CHARS,
     Example,
     KnnClassifier,
+    TfidfEncoder,
     duplicate_score,
     make_encoder,
     metres_between,
@@ -52,7 +53,12 @@ allow((*OPERATORS, "dispatcher"), "assistant.correct")
 allow(("system_admin",), "assistant.correct")
 
 
-CATEGORY_WEIGHT = float(os.environ.get("CITYOS_ASSISTANT_CATEGORY_WEIGHT", "4.0"))
+def current_tuning() -> Tuning:
+    """The settings chosen on the dev split (`data/settings.json`); the category weight can be
+    overridden per deployment with CITYOS_ASSISTANT_CATEGORY_WEIGHT."""
+    t = load_settings()
+    raw = os.environ.get("CITYOS_ASSISTANT_CATEGORY_WEIGHT", "").strip()
+    return replace(t, category_weight=float(raw)) if raw else t
 
 
 def category_text(c: Category) -> str:
@@ -64,14 +70,22 @@ def model_name() -> str:
 
 
 def build_classifier(categories: dict[str, Category], corrections: list[dict[str, Any]],
-                     model: str | None = None, train: list[dict[str, Any]] | None = None) -> KnnClassifier:
-    examples = [Example(category_text(c), code, CATEGORY_WEIGHT, "category") for code, c in sorted(categories.items())]
-    rows = evalset.load("train") if train is None else train
+                     model: str | None = None, train: list[dict[str, Any]] | None = None,
+                     tuning: Tuning | None = None) -> KnnClassifier:
+    """Examples: the subclass descriptions, the shipped labelled texts (train and dev; never test)
+    unless `train` is given, and the operators' corrections."""
+    t = tuning or current_tuning()
+    examples = [Example(category_text(c), code, t.category_weight, "category") for code, c in sorted(categories.items())]
+    rows = evalset.load(("train", "dev")) if train is None else train
     examples += [Example(r["text"], r["category"]) for r in rows if r["category"] in categories]
-    # corrections weigh more than the shipped examples: the operator has the last word
-    examples += [Example(r["text"], r["category"], 1.2, "correction") for r in corrections
+    # a correction weighs a little more than a subclass description (the heaviest shipped example):
+    # the operator has the last word on texts like the one corrected
+    examples += [Example(r["text"], r["category"], 1.2 * max(1.0, t.category_weight), "correction") for r in corrections
                  if r["category"] in categories]
-    return KnnClassifier(make_encoder(model or model_name())).fit(examples)
+    enc = make_encoder(model or model_name())
+    if isinstance(enc, TfidfEncoder):
+        enc.max_n, enc.class_spread = t.max_n, t.class_spread
+    return KnnClassifier(enc, blend=t.blend).fit(examples)
 
 
 class AssistantService:
@@ -200,7 +214,7 @@ def duplicates(p: Platform, actor: Actor, case_id: int, limit: int = 10) -> dict
                                    c.c.description).where(*conds).order_by(c.c.created_at.desc()).limit(500)
                             ).mappings().all()
     if not rows:
-        return {"case_id": case_id, "duplicates": [], "threshold": DUP_THRESHOLD}
+        return {"case_id": case_id, "duplicates": [], "threshold": threshold}
     enc = service(p).classifier().encoder
     vecs = enc.encode([case["description"], *[r["description"] for r in rows]])
     sims = vecs[1:] @ vecs[0]
@@ -210,12 +224,12 @@ def duplicates(p: Platform, actor: Actor, case_id: int, limit: int = 10) -> dict
                   if case["lat"] is not None and r["lat"] is not None else None)
         hours = abs((r["created_at"] - case["created_at"]).total_seconds()) / 3600
         score = duplicate_score(float(sim), r["category_code"] == case["category_code"], metres, hours)
-        if score >= DUP_THRESHOLD:
+        if score >= threshold:
             out.append({"id": r["id"], "number": r["number"], "state": r["state"], "category": r["category_code"],
                         "metres": None if metres is None else round(metres, 1), "hours": round(hours, 1),
                         "similarity": round(float(sim), 3), "score": score})
     out.sort(key=lambda d: -d["score"])
-    return {"case_id": case_id, "duplicates": out[:limit], "threshold": DUP_THRESHOLD}
+    return {"case_id": case_id, "duplicates": out[:limit], "threshold": threshold}
 
 
 # --- search and answers ------------------------------------------------------------------------
