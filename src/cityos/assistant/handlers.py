@@ -16,22 +16,23 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy import func, select
 
 from cityos.assistant import evalset, store
 from cityos.assistant.descriptions import DESCRIPTIONS
-from cityos.assistant.tune import Tuning, load_settings
 from cityos.assistant.model import (
     DUP_HOURS,
-    DUP_METRES,
     MAX_CHARS,
     Example,
     KnnClassifier,
+    SpaceTimeIndex,
     TfidfEncoder,
     duplicate_score,
     make_encoder,
     metres_between,
 )
+from cityos.assistant.tune import Tuning, load_settings
 from cityos.core.errors import NotFound, ValidationError
 from cityos.core.store import bump_revision, read_revision
 from cityos.geo import store as geo_store
@@ -96,6 +97,9 @@ class AssistantService:
         self._key: tuple[int, int] | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._dup = SpaceTimeIndex()
+        self._dup_lock = threading.Lock()
+        self._recent: set[int] = set()
 
     def classifier(self) -> KnnClassifier:
         if self._clf is not None and time.monotonic() - self._checked < self.ttl:
@@ -115,6 +119,41 @@ class AssistantService:
 
     def invalidate(self) -> None:
         self._checked = 0.0
+
+    def dup_index(self) -> SpaceTimeIndex:
+        """The space-time index of located cases, caught up with the cases table by id on every call
+        (one indexed read); the first call loads every located case."""
+        with self._dup_lock:
+            ix = self._dup
+            c = gstore.cases
+            # ids are taken from a sequence but committed in any order: look back a little and skip
+            # the ids already indexed, so a case committed late is not missed
+            since = max(0, ix.last_id - RECHECK_IDS)
+            with self.p.db.read() as conn:
+                while True:
+                    rows = conn.execute(select(c.c.id, c.c.lat, c.c.lon, c.c.created_at)
+                                        .where(c.c.id > since, c.c.lat.is_not(None), c.c.lon.is_not(None))
+                                        .order_by(c.c.id).limit(CATCH_UP_BATCH)).all()
+                    if not rows:
+                        break
+                    fresh = [r for r in rows if r[0] not in self._recent]
+                    if len(fresh) > 1000:  # a bulk load: straight into the sorted arrays
+                        arr = np.array([(r[0], r[1], r[2], r[3].timestamp()) for r in fresh], dtype=np.float64)
+                        ix.add_arrays(arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2], arr[:, 3])
+                        self._recent.update(int(r[0]) for r in fresh[-RECHECK_IDS:])
+                    else:
+                        ix.add((int(r[0]), float(r[1]), float(r[2]), r[3].timestamp()) for r in fresh)
+                        self._recent.update(int(r[0]) for r in fresh)
+                    since = int(rows[-1][0])
+                    if len(rows) < CATCH_UP_BATCH:
+                        break
+            if len(self._recent) > 4 * RECHECK_IDS:
+                self._recent = {i for i in self._recent if i > ix.last_id - RECHECK_IDS}
+            return ix
+
+
+RECHECK_IDS = 1000
+CATCH_UP_BATCH = 200_000
 
 
 def service(p: Platform) -> AssistantService:
@@ -191,30 +230,35 @@ def record_correction(p: Platform, actor: Actor, text: Any, category: Any, sugge
 # --- duplicates -------------------------------------------------------------------------------
 
 def duplicates(p: Platform, actor: Actor, case_id: int, limit: int = 10) -> dict[str, Any]:
-    """Cases in the asker's scope near in space (150 m) and time (72 h) with a similar text."""
+    """Cases in the asker's scope near in space (150 m) and time (72 h) with a similar text.
+
+    Located cases: candidates from the in-memory space-time index (exact within 150 m / 72 h), then
+    one read by id for their state, scope and text. Unlocated cases: the same division in the window."""
     c = gstore.cases
     scope = actor.scope("case.read")
+    threshold = current_tuning().dup_threshold
     with p.db.read() as conn:
         case = gstore.get_case(conn, case_id)
-        if case is None or not actor.can("case.read", case["node"]):
-            raise NotFound(f"no case {case_id} in your scope", field="case_id")
+    if case is None or not actor.can("case.read", case["node"]):
+        raise NotFound(f"no case {case_id} in your scope", field="case_id")
+    cols = (c.c.id, c.c.number, c.c.lat, c.c.lon, c.c.created_at, c.c.state, c.c.category_code, c.c.description)
+    conds = [c.c.id != case_id, c.c.state.not_in(("cancelled", "merged")), in_scope(c.c.node, scope)]
+    if case["lat"] is not None and case["lon"] is not None:
+        ids = [i for i in service(p).dup_index().query(case["lat"], case["lon"], case["created_at"].timestamp())
+               if i != case_id]
+        rows: list[Any] = []
+        with p.db.read() as conn:
+            for start in range(0, len(ids), 500):
+                rows += conn.execute(select(*cols).where(c.c.id.in_(ids[start:start + 500]), *conds)).mappings().all()
+    else:
         window = timedelta(hours=DUP_HOURS)
-        conds = [c.c.id != case_id, c.c.state.not_in(("cancelled", "merged")), in_scope(c.c.node, scope),
-                 c.c.created_at.between(case["created_at"] - window, case["created_at"] + window)]
-        if case["lat"] is not None:
-            import math
-
-            dlat = DUP_METRES / 111_320
-            dlon = dlat / max(0.1, math.cos(math.radians(case["lat"])))
-            conds += [c.c.lat.between(case["lat"] - dlat, case["lat"] + dlat),
-                      c.c.lon.between(case["lon"] - dlon, case["lon"] + dlon)]
-        else:
-            conds.append(c.c.node == case["node"])
-        rows = conn.execute(select(c.c.id, c.c.number, c.c.lat, c.c.lon, c.c.created_at, c.c.state, c.c.category_code,
-                                   c.c.description).where(*conds).order_by(c.c.created_at.desc()).limit(500)
-                            ).mappings().all()
+        conds += [c.c.node == case["node"],
+                  c.c.created_at.between(case["created_at"] - window, case["created_at"] + window)]
+        with p.db.read() as conn:
+            rows = list(conn.execute(select(*cols).where(*conds).order_by(c.c.created_at.desc()).limit(500))
+                        .mappings().all())
     if not rows:
-        return {"case_id": case_id, "duplicates": [], "threshold": threshold}
+        return {"case_id": case_id, "duplicates": [], "threshold": threshold, "candidates": 0}
     enc = service(p).classifier().encoder
     vecs = enc.encode([case["description"], *[r["description"] for r in rows]])
     sims = vecs[1:] @ vecs[0]
@@ -229,7 +273,7 @@ def duplicates(p: Platform, actor: Actor, case_id: int, limit: int = 10) -> dict
                         "metres": None if metres is None else round(metres, 1), "hours": round(hours, 1),
                         "similarity": round(float(sim), 3), "score": score})
     out.sort(key=lambda d: -d["score"])
-    return {"case_id": case_id, "duplicates": out[:limit], "threshold": threshold}
+    return {"case_id": case_id, "duplicates": out[:limit], "threshold": threshold, "candidates": len(rows)}
 
 
 # --- search and answers ------------------------------------------------------------------------

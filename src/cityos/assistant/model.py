@@ -302,3 +302,108 @@ def duplicate_score(similarity: float, same_category: bool, metres: float | None
     space = 0.5 if metres is None else 1 - metres / DUP_METRES
     time = 1 - hours / DUP_HOURS
     return round(0.35 * max(0.0, similarity) + 0.25 * same_category + 0.2 * space + 0.2 * time, 3)
+
+
+class SpaceTimeIndex:
+    """Located cases bucketed by (150 m lat cell, lon cell, 72 h time slot), for duplicate search
+    over millions of cases: a query reads the few buckets around a point and keeps the cases within
+    DUP_METRES and DUP_HOURS, exactly as a full scan would (score 0 outside them anyway).
+
+    Keys live in one sorted int64 array (np.searchsorted per bucket) plus an unsorted tail of
+    cases added since the last merge; the tail is scanned with numpy and merged past `tail_max`.
+    Cases are only added (a case that is merged, cancelled or out of scope is dropped by the
+    caller's database read); the caller adds new cases in id order."""
+
+    LAT_CELL = DUP_METRES / 111_320  # degrees: a cell is at least DUP_METRES tall
+    SLOT = DUP_HOURS * 3600.0  # seconds
+
+    def __init__(self, tail_max: int = 50_000) -> None:
+        self.tail_max = tail_max
+        self.keys = np.zeros(0, dtype=np.int64)
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.lat = np.zeros(0)
+        self.lon = np.zeros(0)
+        self.t = np.zeros(0)
+        self._tail: list[tuple[int, float, float, float]] = []
+        self.last_id = 0
+
+    def __len__(self) -> int:
+        return len(self.ids) + len(self._tail)
+
+    @classmethod
+    def _key(cls, lat: np.ndarray, lon: np.ndarray, t: np.ndarray) -> np.ndarray:
+        cy = np.floor(lat / cls.LAT_CELL).astype(np.int64) + (1 << 17)
+        cx = np.floor(lon / cls.LAT_CELL).astype(np.int64) + (1 << 18)
+        slot = np.floor(t / cls.SLOT).astype(np.int64)
+        return (cy << 40) | (cx << 20) | slot
+
+    def add_arrays(self, ids: np.ndarray, lat: np.ndarray, lon: np.ndarray, t: np.ndarray) -> None:
+        """Bulk load (the first catch-up over a large table): straight into the sorted arrays."""
+        self.merge()
+        if not len(ids):
+            return
+        self._tail = []
+        self.ids, self.lat = np.concatenate([self.ids, ids.astype(np.int64)]), np.concatenate([self.lat, lat])
+        self.lon, self.t = np.concatenate([self.lon, lon]), np.concatenate([self.t, t])
+        keys = self._key(self.lat, self.lon, self.t)
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.ids, self.lat, self.lon, self.t = keys[order], self.ids[order], self.lat[order], \
+            self.lon[order], self.t[order]
+        self.last_id = max(self.last_id, int(ids.max()))
+
+    def add(self, rows: Iterable[tuple[int, float, float, float]]) -> None:
+        """(id, lat, lon, epoch seconds) of new located cases."""
+        for r in rows:
+            self._tail.append(r)
+            self.last_id = max(self.last_id, int(r[0]))
+        if len(self._tail) > self.tail_max:
+            self.merge()
+
+    def merge(self) -> None:
+        if not self._tail:
+            return
+        tail = np.array(self._tail, dtype=np.float64)
+        self._tail = []
+        ids = np.concatenate([self.ids, tail[:, 0].astype(np.int64)])
+        lat = np.concatenate([self.lat, tail[:, 1]])
+        lon = np.concatenate([self.lon, tail[:, 2]])
+        t = np.concatenate([self.t, tail[:, 3]])
+        keys = self._key(lat, lon, t)
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.ids, self.lat, self.lon, self.t = keys[order], ids[order], lat[order], lon[order], t[order]
+
+    def _near(self, lat: np.ndarray, lon: np.ndarray, t: np.ndarray, qlat: float, qlon: float, qt: float,
+              metres: float, hours: float) -> np.ndarray:
+        dy = (lat - qlat) * 111_320
+        dx = (lon - qlon) * 111_320 * math.cos(math.radians(qlat))
+        return np.asarray((dx * dx + dy * dy <= metres * metres) & (np.abs(t - qt) <= hours * 3600))
+
+    def query(self, qlat: float, qlon: float, qt: float, metres: float = DUP_METRES,
+              hours: float = DUP_HOURS) -> list[int]:
+        """Ids of the cases within `metres` and `hours` of the point (exact)."""
+        metres, hours = min(metres, DUP_METRES), min(hours, DUP_HOURS)
+        dlat = metres / 111_320
+        dlon = dlat / max(0.01, math.cos(math.radians(qlat)))
+        cys = range(math.floor((qlat - dlat) / self.LAT_CELL), math.floor((qlat + dlat) / self.LAT_CELL) + 1)
+        cxs = range(math.floor((qlon - dlon) / self.LAT_CELL), math.floor((qlon + dlon) / self.LAT_CELL) + 1)
+        slots = range(math.floor((qt - hours * 3600) / self.SLOT), math.floor((qt + hours * 3600) / self.SLOT) + 1)
+        wanted = np.array([((cy + (1 << 17)) << 40) | ((cx + (1 << 18)) << 20) | s
+                           for cy in cys for cx in cxs for s in slots], dtype=np.int64)
+        lo = np.searchsorted(self.keys, wanted, side="left")
+        hi = np.searchsorted(self.keys, wanted, side="right")
+        idx = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True) if b > a] or [np.zeros(0, np.int64)])
+        found: list[int] = []
+        if len(idx):
+            keep = self._near(self.lat[idx], self.lon[idx], self.t[idx], qlat, qlon, qt, metres, hours)
+            found = self.ids[idx[keep]].tolist()
+        if self._tail:
+            tail = np.array(self._tail, dtype=np.float64)
+            keep = self._near(tail[:, 1], tail[:, 2], tail[:, 3], qlat, qlon, qt, metres, hours)
+            found += tail[keep, 0].astype(np.int64).tolist()
+        return found
+
+    def exact(self, qlat: float, qlon: float, qt: float) -> list[int]:
+        """The same answer by a full scan (for measuring the index against)."""
+        self.merge()
+        keep = self._near(self.lat, self.lon, self.t, qlat, qlon, qt, DUP_METRES, DUP_HOURS)
+        return self.ids[keep].tolist()
