@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from cityos.assistant import evalset
@@ -77,6 +78,9 @@ def duplicate_eval(clf: Any, rows: list[dict[str, Any]], seed: int = 13, thresho
     return {"pairs": len(pairs), "threshold": threshold,
             "precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
             "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0}
+
+
+REPORT_FILE = Path(__file__).parent / "data" / "eval_report.json"
 
 
 def catalogue() -> dict[str, Category]:
