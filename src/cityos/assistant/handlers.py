@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import func, select
 
-from cityos.assistant import evalset, store
+from cityos.assistant import evalset, generate, store
 from cityos.assistant.descriptions import DESCRIPTIONS
 from cityos.assistant.model import (
     DUP_HOURS,
@@ -353,11 +353,17 @@ def ask(p: Platform, actor: Actor, question: Any) -> dict[str, Any]:
     if WHO.search(text):
         return _who_handles(p, actor, text, place)
     hits = search(p, actor, text, limit=5)
+    citations = [{"type": "case", "id": c["id"], "number": c["number"]} for c in hits["cases"]]
+    generated = generate.answer(p.settings, text, hits)  # only from records in the asker's scope
+    if generated is not None:
+        cited = [c for c in citations if c["number"] in generated["text"]]
+        return {"question": text, "kind": "generated", "answer": generated["text"], "answer_zh": generated["text"],
+                "answer_en": generated["text"], "model": generated["model"], "citations": cited or citations,
+                "hits": hits}
     return {"question": text, "kind": "search", "answer": None,
             "answer_zh": "没有现成的答案模板；以下是相关的类别和案件。",
             "answer_en": "No answer template fits; here are the related categories and cases.",
-            "citations": [{"type": "case", "id": c["id"], "number": c["number"]} for c in hits["cases"]],
-            "hits": hits}
+            "citations": citations, "hits": hits}
 
 
 def _period(p: Platform, text: str) -> tuple[Any, str]:
