@@ -72,6 +72,10 @@ def test_duplicates_near_in_space_time_and_meaning(seeded: Platform, client: Any
     found = {d["id"]: d for d in r.json()["duplicates"]}
     assert b in found and far not in found and other not in found
     assert 0 < found[b]["score"] <= 1 and found[b]["metres"] < 50
+    # a case reported after the index was built is found: the index catches up by id
+    c = report("上水井盖没了，一个大洞", "P0101", -0.0002)
+    again = {d["id"] for d in client.get(f"/api/v1/assistant/cases/{a}/duplicates", headers=member).json()["duplicates"]}
+    assert {b, c} <= again
     assert client.get("/api/v1/assistant/cases/999999999/duplicates", headers=member).status_code == 404
 
 
