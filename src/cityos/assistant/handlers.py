@@ -407,6 +407,9 @@ def _count_overdue(p: Platform, actor: Actor, text: str, place: Place | None) ->
             "citations": [{"type": "case", "id": r["id"], "number": r["number"], "title": r["title"]} for r in rows]}
 
 
+LEVEL_ZH = {"city": "市", "district": "区县", "township": "镇街", "village": "村社区", "grid": "网格"}
+
+
 def _who_handles(p: Platform, actor: Actor, text: str, place: Place | None) -> dict[str, Any]:
     subject = WHO.sub(" ", text)
     if place is not None:
@@ -417,7 +420,7 @@ def _who_handles(p: Platform, actor: Actor, text: str, place: Place | None) -> d
     cites: list[dict[str, Any]] = [{"type": "category", "code": cat.code, "name_zh": cat.name_zh, "name_en": cat.name_en}]
     if place is None:
         return {"question": text, "kind": "who_handles", "category": cat.code, "routing": None,
-                "answer_zh": f"这属于“{cat.name_zh}”（{cat.code}），由{cat.owner_level}级负责；请说明地点（区或街道名称）以确定责任单位。",
+                "answer_zh": f"这属于“{cat.name_zh}”（{cat.code}），由{LEVEL_ZH.get(cat.owner_level, cat.owner_level)}级负责；请说明地点（区或街道名称）以确定责任单位。",
                 "answer_en": f"This is '{cat.name_en}' ({cat.code}), owned at {cat.owner_level} level; name a district or "
                              "township to get the responsible unit.",
                 "citations": cites, "alternatives": sugg["suggestions"][1:]}
@@ -430,7 +433,7 @@ def _who_handles(p: Platform, actor: Actor, text: str, place: Place | None) -> d
         decision = route(conn, cat, chain)
         cites.append({"type": "division", "code": place.code, "name": place.name})
     return {"question": text, "kind": "who_handles", "category": cat.code, "routing": decision.as_dict(),
-            "answer_zh": f"{place.name}的“{cat.name_zh}”由 {decision.unit} 负责（{decision.level}级）。",
+            "answer_zh": f"{place.name}的“{cat.name_zh}”由 {decision.unit} 负责（{LEVEL_ZH.get(decision.level, decision.level)}级）。",
             "answer_en": f"'{cat.name_en}' in {place.name} is handled by {decision.unit} ({decision.level} level): "
                          f"{decision.rule}.",
             "citations": cites, "alternatives": sugg["suggestions"][1:]}

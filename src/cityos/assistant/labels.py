@@ -16,6 +16,7 @@ MESSAGES = {
     "as.saved": {"zh-CN": "已记录为训练样本：", "en": "Recorded as a labelled example: "},
     "as.low": {"zh-CN": "文本与已知案件都不相似，请人工选择类别。", "en": "The text resembles no known case; choose the category by hand."},
     "as.duplicates": {"zh-CN": "疑似重复案件", "en": "Likely duplicates"},
+    "as.dup_case": {"zh-CN": "案件编号（ID）", "en": "Case id"},
     "as.find": {"zh-CN": "查重", "en": "Find duplicates"},
     "as.no_dups": {"zh-CN": "附近（150 米、72 小时内）没有疑似重复的案件。", "en": "No likely duplicate within 150 m and 72 h."},
     "as.score": {"zh-CN": "得分", "en": "Score"},
