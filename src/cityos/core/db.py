@@ -94,8 +94,6 @@ def make_engine(url: str, *, pool_size: int = 10, busy_timeout_s: float = 30.0) 
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-                return  # `Database.read_once`: the one SELECT is its own implicit transaction
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
 
         return engine
@@ -120,7 +118,8 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, busy_timeout_s: float = 30.0) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size, busy_timeout_s=busy_timeout_s)
-        # The same pool, connections switched to autocommit while checked out for `read_once`.
+        # The same pool, connections switched to autocommit while checked out for `read_once`
+        # (psycopg sets that on the client side: no round trip).
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
@@ -165,7 +164,13 @@ class Database:
         statements would each see their own snapshot. If the pooled connection turns out to
         be dead (the server restarted, a backend was terminated), SQLAlchemy invalidates it
         and the pool's older connections, and `fn` runs once more on a fresh connection:
-        this is what stands in for a ping at every checkout."""
+        this is what stands in for a ping at every checkout.
+
+        On SQLite it is an ordinary read: BEGIN and COMMIT cost no round trip there, and
+        switching pysqlite's isolation handling back and forth would cost a PRAGMA each time."""
+        if not self.is_postgres:
+            with self.read() as conn:
+                return fn(conn)
         for attempt in (1, 2):
             try:
                 with self._autocommit.connect() as conn:
