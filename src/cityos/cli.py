@@ -233,7 +233,10 @@ def audit_seal() -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    workers: Annotated[int | None, typer.Option(min=1, help="processes checking seal_seq ranges side by side "
+                                                "(default: 2 from 200,000 records on, else 1)")] = None,
+) -> None:
     """Check the audit hash chain; name the first broken record. Exit 1 if broken."""
     from datetime import timedelta
 
@@ -247,7 +250,7 @@ def audit_verify() -> None:
 
         total = conn.execute(select(func.count()).select_from(store.audit_log)).scalar_one()
     with progress_bars() as factory:
-        result = verify(p.db, factory("verifying", int(total)))
+        result = verify(p.db, factory("verifying", int(total)), workers=workers)
     if result.ok:
         out.print(f"audit chain intact: {result.checked:,} sealed record(s) verified, {result.unsealed:,} not yet sealed")
         return

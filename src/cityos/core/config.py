@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     tile_url: str | None = Field(default=None, description="optional XYZ tile URL for maps; unset = polygons only")
     log_level: str = "INFO"
     max_request_bytes: int = 10 * 1024 * 1024
+    db_busy_timeout_s: float = Field(default=30.0, gt=0, description="SQLite: how long a write waits for the lock (then 503)")
     geo_index_ttl_s: float = 5.0
     open311_jurisdiction: str = Field(default="500000", description="the jurisdiction_id this Open311 server answers for")
     rate_limit_ip_per_minute: int = Field(default=3000, ge=1, description="requests per client IP per minute")
