@@ -144,7 +144,7 @@ def cmd_import(args: argparse.Namespace, p: Any) -> dict[str, Any]:
             "import_cpu_s_children": round(sum(os.times()[2:4]), 1),
             "import_rows_per_s": round(rows / wall), "import_status": result["status"],
             "accepted": result["accepted"], "rejected": result["rejected"], "progress_rows": seen[0],
-            "error": result.get("error")}
+            "error": result.get("error"), "phases_s": result.get("phases_s")}
 
 
 def cmd_search(args: argparse.Namespace, p: Any) -> dict[str, Any]:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +207,9 @@ def run_import(p: Platform, actor: Actor, dataset: str, path_str: str, *, reject
         raise ValidationError(f"no such file: {path}", field="file")
     if reject_limit < 0:
         raise ValidationError("must be 0 or more", field="reject_limit")
+    t0 = time.perf_counter()
     digest = file_hash(path)
+    hashed = time.perf_counter() - t0
     now = p.clock.now()
     t = s.data_imports
     with p.db.begin() as conn:
@@ -229,6 +233,7 @@ def run_import(p: Platform, actor: Actor, dataset: str, path_str: str, *, reject
     reject_path.parent.mkdir(parents=True, exist_ok=True)
     job = _Import(p, actor, spec, path, digest, import_id, reject_path, grids, reject_limit, progress, chunk)
     job.accepted, job.rejected, job.last = accepted, rejected, skip
+    job.phases["sha256"] = round(hashed, 2)
     return job.run(skip)
 
 
@@ -246,6 +251,10 @@ class _Import:
         self.today = p.clock.now().date()
         self.accepted = self.rejected = self.last = 0
         self.rejects: Any = None
+        self.phases: dict[str, float] = {}  # seconds per step, for the benchmark and the log
+
+    def _timed(self, phase: str, t0: float) -> None:
+        self.phases[phase] = round(self.phases.get(phase, 0.0) + time.perf_counter() - t0, 2)
 
     def _status(self, conn: Connection, **values: Any) -> None:
         conn.execute(update(s.data_imports).where(s.data_imports.c.id == self.import_id).values(**values))
@@ -309,10 +318,19 @@ class _Import:
                 raise
             return self._finish()
 
-    def _commit_chunk(self, write: Callable[[Connection], None], staged: int) -> None:
+    def _commit_chunk(self, write: Callable[[Connection], None], staged: int,
+                      counts: tuple[int, int, int] | None = None) -> None:
+        """Stage one chunk and its resume point in one transaction (counts: rows_done, accepted, rejected)."""
+        t0 = time.perf_counter()
+        done, accepted, rejected = counts or (self.last, self.accepted, self.rejected)
         with self.p.db.begin() as conn:
             write(conn)
-            self._status(conn, rows_done=self.last, accepted=self.accepted, rejected=self.rejected)
+            self._status(conn, rows_done=done, accepted=accepted, rejected=rejected)
+        self._timed("stage", t0)
+        if counts is None:
+            self._after_chunk(staged)
+
+    def _after_chunk(self, staged: int) -> None:
         self.rejects_file.flush()
         if self.progress:
             self.progress(staged, None)
@@ -356,42 +374,85 @@ class _Import:
 
         names = self.spec.field_names
         grids = pa.array(sorted(g for g in self.grids if len(g) == 15 and g.isdigit()), pa.string())
-        for first, batch in read_batches(self.path, header, skip, self.chunk):
-            ok, clean = columnar.validate_batch(self.spec, batch, self.today, grids)
-            good = pa.table({**{c: clean[c] for c in names},
-                             "_row": pa.array(np.arange(first, first + batch.num_rows, dtype=np.int64))}).filter(ok)
-            extra: list[tuple[Any, ...]] = []
-            for i in np.flatnonzero(~ok).tolist():
-                n = first + i
-                raw = {h: batch.column(h)[i].as_py() for h in header}
-                try:
-                    row = validate_row(self.spec, raw, self.today, self.grids)
-                except RowError as exc:
-                    if self.reject(n, exc.field, exc.reason, raw):
-                        return self.fail(f"more than {self.reject_limit} rejected rows (row {n}); nothing was "
-                                         f"imported; see {self.reject_path}")
-                    continue
-                extra.append((*(row[c] for c in names), n))
-            self.accepted += good.num_rows + len(extra)
-            self.last = first + batch.num_rows - 1
+        # One thread stages chunk k (COPY: mostly the server's work, or SQLite's) while this
+        # one reads and checks chunk k+1: the two cores both work.
+        pending: tuple[Future[None], int] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-stage") as pool:
+            t0 = time.perf_counter()
+            for first, batch in read_batches(self.path, header, skip, self.chunk):
+                self._timed("read", t0)
+                t0 = time.perf_counter()
+                ok, clean = columnar.validate_batch(self.spec, batch, self.today, grids)
+                good = pa.table({**{c: clean[c] for c in names},
+                                 "_row": pa.array(np.arange(first, first + batch.num_rows, dtype=np.int64))}).filter(ok)
+                extra: list[tuple[Any, ...]] = []
+                for i in np.flatnonzero(~ok).tolist():
+                    n = first + i
+                    raw = {h: batch.column(h)[i].as_py() for h in header}
+                    try:
+                        row = validate_row(self.spec, raw, self.today, self.grids)
+                    except RowError as exc:
+                        if self.reject(n, exc.field, exc.reason, raw):
+                            if pending:
+                                pending[0].result()
+                            return self.fail(f"more than {self.reject_limit} rejected rows (row {n}); nothing was "
+                                             f"imported; see {self.reject_path}")
+                        continue
+                    extra.append((*(row[c] for c in names), n))
+                self.accepted += good.num_rows + len(extra)
+                self.last = first + batch.num_rows - 1
+                self._timed("validate", t0)
+                t0 = time.perf_counter()
+                if pending:
+                    pending[0].result()
+                    self._after_chunk(pending[1])
+                self._timed("wait for staging", t0)
 
-            def write(conn: Connection, good: Any = good, extra: list[tuple[Any, ...]] = extra) -> None:
-                bulk.insert_arrow(conn, self.stage, good)
-                bulk.insert_rows(conn, _Stage(self.stage), self.cols, extra)  # type: ignore[arg-type]
+                def write(conn: Connection, good: Any = good, extra: list[tuple[Any, ...]] = extra) -> None:
+                    bulk.insert_arrow(conn, self.stage, good)
+                    bulk.insert_rows(conn, _Stage(self.stage), self.cols, extra)  # type: ignore[arg-type]
 
-            self._commit_chunk(write, good.num_rows + len(extra))
+                staged = good.num_rows + len(extra)
+                pending = (pool.submit(self._commit_chunk, write, staged, (self.last, self.accepted, self.rejected)),
+                           staged)
+                t0 = time.perf_counter()
+            if pending:
+                pending[0].result()
+                self._after_chunk(pending[1])
         return None
 
     def _finish(self) -> dict[str, Any]:
-        """Reject keys repeated in the file (at their later rows), then merge in one transaction."""
-        key, stage, spec = self.spec.key, self.stage, self.spec
+        """Reject keys repeated in the file (at their later rows), then merge in one transaction.
+
+        On PostgreSQL the merge is tried first: its primary key (or ON CONFLICT's "cannot
+        affect row a second time") finds repeated keys for free, and only then are they
+        looked for, reported and removed, and the merge run again.
+        """
+        from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+        if self.p.db.is_postgres:
+            t0 = time.perf_counter()
+            try:
+                with self.p.db.begin() as conn:
+                    _tune(conn)
+                    self._merge_and_close(conn)
+                self._timed("merge", t0)
+                return {**_result(self.p, self.import_id), "phases_s": self.phases}
+            except (IntegrityError, ProgrammingError) as exc:
+                if getattr(exc.orig, "sqlstate", None) not in ("23505", "21000"):
+                    raise
+                self._timed("merge (repeated keys found)", t0)
+        key, stage = self.spec.key, self.stage
+        t0 = time.perf_counter()
         with self.p.db.begin() as conn:
             _tune(conn)
-            conn.execute(text(f'CREATE INDEX IF NOT EXISTS "ix_{stage}" ON "{stage}" ("{key}")'))
+            if not self.p.db.is_postgres:
+                conn.execute(text(f'CREATE INDEX IF NOT EXISTS "ix_{stage}" ON "{stage}" ("{key}")'))
             dups = conn.execute(text(
                 f'SELECT a._row, a."{key}", m.first FROM "{stage}" a JOIN (SELECT "{key}" AS k, min(_row) AS first '
                 f'FROM "{stage}" GROUP BY "{key}" HAVING count(*) > 1) m ON a."{key}" = m.k '
                 'WHERE a._row > m.first ORDER BY a._row')).all()
+        self._timed("duplicates", t0)
         for row_no, k, first in dups:
             self.rejected += 1
             self.accepted -= 1
@@ -399,19 +460,24 @@ class _Import:
         self.rejects_file.flush()
         if self.rejected > self.reject_limit:
             return self.fail(f"more than {self.reject_limit} rejected rows; nothing was imported; see {self.reject_path}")
+        t0 = time.perf_counter()
         with self.p.db.begin() as conn:
             _tune(conn)
             if dups:
                 conn.execute(text(f'DELETE FROM "{stage}" WHERE _row IN ({",".join(str(int(d[0])) for d in dups)})'))
-            _merge(conn, spec, stage, self.accepted)
-            _drop_stage(conn, stage)
-            now = self.p.clock.now()
-            self._status(conn, status="done", finished_at=now, accepted=self.accepted, rejected=self.rejected,
-                         rows_done=self.last)
-            audit.record(conn, self.actor, "data.import", "dataset", spec.name, now,
-                         details={"file": self.path.name, "sha256": self.digest, "accepted": self.accepted,
-                                  "rejected": self.rejected})
-        return _result(self.p, self.import_id)
+            self._merge_and_close(conn)
+        self._timed("merge", t0)
+        return {**_result(self.p, self.import_id), "phases_s": self.phases}
+
+    def _merge_and_close(self, conn: Connection) -> None:
+        _merge(conn, self.spec, self.stage, self.accepted)
+        _drop_stage(conn, self.stage)
+        now = self.p.clock.now()
+        self._status(conn, status="done", finished_at=now, accepted=self.accepted, rejected=self.rejected,
+                     rows_done=self.last)
+        audit.record(conn, self.actor, "data.import", "dataset", self.spec.name, now,
+                     details={"file": self.path.name, "sha256": self.digest, "accepted": self.accepted,
+                              "rejected": self.rejected})
 
 
 def _tune(conn: Connection) -> None:
@@ -424,25 +490,31 @@ def _tune(conn: Connection) -> None:
 
 
 def _merge(conn: Connection, spec: DatasetSpec, stage: str, staged: int) -> None:
-    """Upsert the staged rows (no key twice: duplicates were removed). When the import is at
-    least as big as the table, its secondary indexes are dropped and built again after the
-    insert (one sort instead of millions of scattered index inserts), inside the same
-    transaction, so a failure still leaves the table as it was."""
+    """Upsert the staged rows. The staged keys must be distinct: on PostgreSQL a repeated one
+    raises (unique violation, or ON CONFLICT's cardinality error); SQLite would let the later
+    row win, so its caller removes repeats first.
+
+    Into an empty table it is a plain INSERT (no per-row conflict check). When the import is
+    at least as big as the table, its secondary indexes are dropped and built again after
+    the insert (one sort instead of millions of scattered index inserts), inside the same
+    transaction, so a failure still leaves the table as it was.
+    """
     cols = ", ".join(f'"{c}"' for c in spec.field_names)
     key = spec.key
     sets = ", ".join(f'"{c}" = excluded."{c}"' for c in spec.field_names if c != key)
     table = s.DATASTORE_TABLES[spec.table]
-    rebuild: list[Any] = []
-    if staged >= REBUILD_INDEXES_FROM:
-        have = conn.execute(text(f'SELECT count(*) FROM (SELECT 1 FROM "{spec.table}" LIMIT {int(staged)}) x')
-                            ).scalar_one()
-        if have < staged:
-            rebuild = sorted(table.indexes, key=lambda ix: str(ix.name))
+    have = int(conn.execute(text(f'SELECT count(*) FROM (SELECT 1 FROM "{spec.table}" LIMIT {max(int(staged), 1)}) x')
+                            ).scalar_one())
+    rebuild = sorted(table.indexes, key=lambda ix: str(ix.name)) if staged >= REBUILD_INDEXES_FROM and have < staged \
+        else []
+    if conn.dialect.name == "postgresql":
+        # Writers wait for the merge; readers go on (unless indexes are rebuilt).
+        conn.execute(text(f'LOCK TABLE "{spec.table}" IN SHARE ROW EXCLUSIVE MODE'))
     for ix in rebuild:
         ix.drop(conn)
     # "WHERE true": SQLite's parser needs it to tell ON CONFLICT from a join constraint.
-    conn.execute(text(f'INSERT INTO "{spec.table}" ({cols}) SELECT {cols} FROM "{stage}" WHERE true '
-                      f'ON CONFLICT ("{key}") DO UPDATE SET {sets}'))
+    conflict = "" if have == 0 else f' ON CONFLICT ("{key}") DO UPDATE SET {sets}'
+    conn.execute(text(f'INSERT INTO "{spec.table}" ({cols}) SELECT {cols} FROM "{stage}" WHERE true{conflict}'))
     for ix in rebuild:
         ix.create(conn)
 
