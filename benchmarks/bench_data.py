@@ -122,6 +122,9 @@ def cmd_fill(args: argparse.Namespace, p: Any) -> dict[str, Any]:
             catalog.save(conn, DatasetMeta(f"ds-{i:05d}", f"{w}数据集 {i}", orgs[i % len(orgs)], f"{w} dataset number {i}",
                                            "department", "conditional", "not_open", "monthly", "L2",
                                            [w, f"t{i % 50}"], ["department"]), now, create=True)
+    if p.db.is_postgres:
+        with p.db.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")  # as autovacuum would soon after such a fill
     return {"datasets": args.datasets}
 
 

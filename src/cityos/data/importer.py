@@ -517,6 +517,8 @@ def _merge(conn: Connection, spec: DatasetSpec, stage: str, staged: int) -> None
     conn.execute(text(f'INSERT INTO "{spec.table}" ({cols}) SELECT {cols} FROM "{stage}" WHERE true{conflict}'))
     for ix in rebuild:
         ix.create(conn)
+    if rebuild and conn.dialect.name == "postgresql":
+        conn.execute(text(f'ANALYZE "{spec.table}"'))  # the planner's statistics, after the table changed wholesale
 
 
 def _result(p: Platform, import_id: int) -> dict[str, Any]:
