@@ -32,6 +32,7 @@ from cityos.identity import audit
 from cityos.identity.model import Actor
 
 CHUNK = 100_000
+BLOCK_BYTES = 1 << 24  # Arrow's CSV read unit
 REBUILD_INDEXES_FROM = 100_000  # staged rows from which a merge may rebuild secondary indexes
 ALIASES = {"legal-entities": "legal_entities", "e-licences": "licences", "social-credit": "credit",
            "residents": "population", "credit_records": "credit"}
@@ -131,17 +132,17 @@ def read_batches(path: Path, header: list[str], skip: int, chunk: int) -> Iterat
     import pyarrow.csv as pcsv
 
     def invalid(row: Any) -> str:
-        return "error"
+        return "error"  # stop: row numbers after it would be unknown
 
-    reader = pcsv.open_csv(
-        path,
-        read_options=pcsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 24),
-        parse_options=pcsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False,
-                                        invalid_row_handler=invalid),
-        convert_options=pcsv.ConvertOptions(column_types={h: pa.string() for h in header}, strings_can_be_null=False,
-                                            quoted_strings_can_be_null=False))
-    n = 0  # rows read so far
-    try:
+    try:  # Arrow reads the first block when opening
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(column_names=header, skip_rows=1, block_size=BLOCK_BYTES),
+            parse_options=pcsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False,
+                                            invalid_row_handler=invalid),
+            convert_options=pcsv.ConvertOptions(column_types={h: pa.string() for h in header}, strings_can_be_null=False,
+                                                quoted_strings_can_be_null=False))
+        n = 0  # rows read so far
         for batch in reader:
             for off in range(0, batch.num_rows, chunk):
                 part = batch.slice(off, chunk)
