@@ -4,7 +4,7 @@ month on PostgreSQL), rollups, latest values, dead letters, rules, rule state, a
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -508,6 +508,97 @@ def update_latest(conn: Connection, new: list[Reading]) -> None:
         "value": case((newer, stmt.excluded.value), else_=latest.c.value)})
     conn.execute(stmt.returning(latest.c.ts), [{"device_code": d, "key": k, "ts": t, "value": v}
                                                for d, k, t, v in vals]).all()
+
+
+def device_kinds(conn: Connection) -> dict[str, tuple[str, str]]:
+    """{device code: (type, status)} of every device (for bulk checks)."""
+    return {str(c): (str(t), str(s)) for c, t, s in conn.execute(
+        select(devices.c.code, devices.c.type, devices.c.status))}
+
+
+def backfill_readings(conn: Connection, rows: Iterable[Reading], failed: Callable[[], bool],
+                      progress: Callable[[str, int, int], None] | None = None) -> int:
+    """Store historical readings (already checked) in the caller's transaction; returns how
+    many were new. Rollups and latest values fold in the new readings only, so a re-run
+    changes nothing. `failed()` is asked once the rows are read: when it says so,
+    nothing more is done (the caller rolls back)."""
+    if conn.dialect.name != "postgresql":
+        inserted = 0
+        chunk: list[Reading] = []
+        it = iter(rows)
+        while True:
+            chunk = [r for _, r in zip(range(50_000), it, strict=False)]
+            if not chunk:
+                return inserted
+            if failed():
+                continue  # read on to report every bad row; nothing is kept
+            ensure_partitions(conn, {r[2] for r in chunk})
+            new = insert_readings(conn, list({(r[0], r[1], r[2]): r for r in chunk}.values()))
+            update_rollups(conn, new)
+            update_latest(conn, new)
+            seen: dict[str, datetime] = {}
+            for d, _k, t, _v in new:
+                if d not in seen or t > seen[d]:
+                    seen[d] = t
+            touch_devices(conn, seen)
+            inserted += len(new)
+    conn.exec_driver_sql(
+        "SET LOCAL TimeZone = 'UTC'; SET LOCAL client_min_messages = warning;"
+        "CREATE TEMP TABLE perception_backfill_in (device_code varchar(64), key varchar(64), ts timestamptz, "
+        "value float8) ON COMMIT DROP;"
+        "CREATE TEMP TABLE perception_backfill_min (device_code varchar(64), key varchar(64), start timestamptz, "
+        "min float8, max float8, sum float8, count bigint, last float8, last_ts timestamptz) ON COMMIT DROP")
+    months: set[tuple[int, int]] = set()
+
+    def staged() -> Iterator[Reading]:
+        for r in rows:
+            t = r[2]
+            months.add((t.year, t.month))
+            yield r
+
+    _pg_copy(conn, "perception_backfill_in", ("device_code", "key", "ts", "value"),
+             ("varchar", "varchar", "timestamptz", "float8"), staged())
+    if failed():
+        return 0
+    if progress:
+        progress("insert", 0, 0)
+    ensure_partitions(conn, [datetime(y, mo, 1, tzinfo=UTC) for y, mo in months])
+    # New readings only (ON CONFLICT DO NOTHING ... RETURNING), folded into minute aggregates on the way.
+    conn.exec_driver_sql(
+        "WITH ins AS (INSERT INTO perception_readings (device_code, key, ts, value) "
+        "SELECT device_code, key, ts, value FROM perception_backfill_in ON CONFLICT DO NOTHING "
+        "RETURNING device_code, key, ts, value) "
+        "INSERT INTO perception_backfill_min SELECT device_code, key, date_trunc('minute', ts), min(value), "
+        "max(value), sum(value), count(*), (array_agg(value ORDER BY ts DESC))[1], max(ts) FROM ins GROUP BY 1, 2, 3")
+    inserted = int(conn.exec_driver_sql("SELECT coalesce(sum(count), 0) FROM perception_backfill_min").scalar_one())
+    if not inserted:
+        return 0
+    if progress:
+        progress("rollups", 0, 0)
+    levels = " UNION ALL ".join(
+        f"SELECT device_code, key, '{b}', date_trunc('{unit}', start), min(min), max(max), sum(sum), sum(count), "
+        f"(array_agg(last ORDER BY last_ts DESC))[1], max(last_ts) FROM perception_backfill_min GROUP BY 1, 2, 4"
+        for b, unit in (("1h", "hour"), ("1d", "day")))
+    conn.exec_driver_sql(
+        'INSERT INTO perception_rollups (device_code, key, bucket, start, min, max, sum, count, "last", last_ts) '
+        "SELECT * FROM (SELECT device_code, key, '1m', start, min, max, sum, count, last, last_ts "
+        f"FROM perception_backfill_min UNION ALL {levels}) AS r ORDER BY 1, 2, 3, 4 "
+        "ON CONFLICT (device_code, key, bucket, start) DO UPDATE SET "
+        "min = LEAST(perception_rollups.min, EXCLUDED.min), max = GREATEST(perception_rollups.max, EXCLUDED.max), "
+        "sum = perception_rollups.sum + EXCLUDED.sum, count = perception_rollups.count + EXCLUDED.count, "
+        '"last" = CASE WHEN EXCLUDED.last_ts >= perception_rollups.last_ts THEN EXCLUDED."last" '
+        'ELSE perception_rollups."last" END, last_ts = GREATEST(perception_rollups.last_ts, EXCLUDED.last_ts)')
+    conn.exec_driver_sql(
+        "INSERT INTO perception_latest (device_code, key, ts, value) "
+        "SELECT DISTINCT ON (device_code, key) device_code, key, last_ts, last FROM perception_backfill_min "
+        "ORDER BY device_code, key, last_ts DESC "
+        "ON CONFLICT (device_code, key) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value "
+        "WHERE EXCLUDED.ts >= perception_latest.ts")
+    conn.exec_driver_sql(
+        "UPDATE perception_devices d SET last_seen = s.ts FROM (SELECT device_code, max(last_ts) AS ts "
+        "FROM perception_backfill_min GROUP BY 1) AS s "
+        "WHERE d.code = s.device_code AND (d.last_seen IS NULL OR d.last_seen < s.ts)")
+    return inserted
 
 
 def latest_of(conn: Connection, code: str) -> list[dict[str, Any]]:
