@@ -141,6 +141,8 @@ def _publish(port: int, msgs: list[Msg], rate: float | None, leak_idx: list[int]
             due = t0 + readings / rate
             while time.time() < due:
                 time.sleep(0.002)
+        if i >= 30_000:  # paho's message ids wrap at 65535: keep fewer than that unacknowledged
+            infos[i - 30_000].wait_for_publish(120)
         if i in leaks:
             leak_t[i] = time.time()
         infos.append(pub.publish(topic, body, qos=1))
