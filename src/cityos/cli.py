@@ -29,10 +29,11 @@ user_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
-from cityos.perception.cli import ingest_app, simulate_app  # noqa: E402  (perception's doors)
+from cityos.perception.cli import ingest_app, perception_app, simulate_app  # noqa: E402  (perception's doors)
 
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(perception_app, name="perception")
 
 
 def _context_apps() -> None:
