@@ -358,6 +358,24 @@ def _role(actor: Actor) -> str | None:
     return g.role if g else actor.via
 
 
+def _auto_dispatch(p: Platform, conn: Connection, case: dict[str, Any], cat: Category, actor: Actor,
+                   now: datetime, nodes: list[str]) -> str:
+    """File and dispatch a case just inserted as collected (the hotline import; intake writes the
+    dispatched row at once)."""
+    deadline = catalog(p).get().calendar.deadline(now, cat.limit_value, cat.limit_type)
+    store.update_case(conn, case, {"state": "dispatched", "deadline": deadline, "dispatched_at": now,
+                                         "updated_at": now, "deadline_version": 1})
+    case.update(deadline=deadline, state="dispatched")
+    for action, frm, to in (("file", "collected", "filed"), ("dispatch", "filed", "dispatched")):
+        store.add_event(conn, {"case_id": case["id"], "action": action, "from_state": frm, "to_state": to, "at": now,
+                               "actor": actor.username, "role": _role(actor), "node": case["node"],
+                               "note": "auto: trusted source" if action == "file" else case["routing"]["rule"],
+                               "payload": {"nodes": nodes, "first": True, "deadline": deadline.isoformat(),
+                                           "public": case["public"], "unit": case["handler_unit"]}})
+    _notify_unit(conn, case, "case.dispatched", f"新案件 {case['number']}: {case['title']}", now)
+    return "dispatched"
+
+
 def _notify_unit(conn: Connection, case: dict[str, Any], kind: str, title: str, now: datetime,
                  unit: str | None = None) -> None:
     target = unit or case.get("handler_unit")
