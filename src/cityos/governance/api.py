@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -69,10 +70,14 @@ class CaseIn(BaseModel):
 
 
 @router.post("/cases", status_code=201, summary="Report a case (Idempotency-Key honoured)")
-def create_case(request: Request, body: CaseIn, actor: Actor = Depends(current_actor),
-                idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
-    result = get_platform(request).bus.handle(h.ReportCase(actor=actor, idempotency_key=idempotency_key, **body.model_dump()))
-    return JSONResponse(result, status_code=201)
+async def create_case(request: Request, body: CaseIn,
+                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
+    def run() -> Any:
+        actor = current_actor(request)  # the credential read and the intake in one worker-thread hop
+        return get_platform(request).bus.handle(h.ReportCase(actor=actor, idempotency_key=idempotency_key,
+                                                             **body.model_dump()))
+
+    return JSONResponse(await run_in_threadpool(run), status_code=201)
 
 
 def case_out(c: dict[str, Any], actor: Actor, *, personal: bool = False) -> dict[str, Any]:

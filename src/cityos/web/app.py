@@ -4,7 +4,6 @@ rendering, security headers, size limits, metrics, health."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,23 +88,54 @@ def _middleware(app: FastAPI, platform: Platform) -> None:
         tile_origin = f"{u.scheme}://{u.netloc}"
     headers = {k: v.replace("{tiles}", tile_origin) for k, v in SECURITY_HEADERS.items()}
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return errors.render(request, TooLarge(f"request body over {limit} bytes", field="Content-Length"))
+    app.add_middleware(_Guard, limit=limit, headers=headers)
+
+
+class _Guard:
+    """Size limit, metrics and security headers, as a plain ASGI middleware: Starlette's
+    `@app.middleware("http")` (BaseHTTPMiddleware) runs each request through a task group and
+    memory streams, a cost every API call paid."""
+
+    def __init__(self, app: Any, limit: int, headers: dict[str, str]) -> None:
+        self.app = app
+        self.limit = limit
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for k, v in scope["headers"]:
+            if k == b"content-length":
+                if not v.isdigit() or int(v) > self.limit:
+                    request = Request(scope, receive)
+                    response = errors.render(request, TooLarge(f"request body over {self.limit} bytes",
+                                                               field="Content-Length"))
+                    await response(scope, receive, send)
+                    return
+                break
+        docs = scope["path"].startswith("/docs")
+        status = [500]
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                raw = list(message.get("headers", []))
+                have = {k.lower() for k, _v in raw}
+                for k, v in self.headers:
+                    # Swagger UI's page needs inline scripts; its assets are served by FastAPI's defaults.
+                    if k not in have and not (docs and k == b"content-security-policy"):
+                        raw.append((k, v))
+                message = {**message, "headers": raw}
+            await send(message)
+
         t0 = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, name, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(request.method, name).observe(time.perf_counter() - t0)
-        for k, v in headers.items():
-            response.headers.setdefault(k, v)
-        if request.url.path.startswith("/docs"):
-            # Swagger UI's page needs inline scripts; its assets are served by FastAPI's defaults.
-            del response.headers["Content-Security-Policy"]
-        return response
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            name = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], name, str(status[0])).inc()
+            HTTP_LATENCY.labels(scope["method"], name).observe(time.perf_counter() - t0)
 
 
 def _health(app: FastAPI, platform: Platform) -> None:
