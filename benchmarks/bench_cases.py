@@ -38,6 +38,7 @@ import json
 import os
 import platform as pyplatform
 import random
+import resource
 import shutil
 import socket
 import subprocess
@@ -234,7 +235,7 @@ local keys = {KEYS}
 local grids = {GRIDS}
 local cats = {CATS}
 local n = 0
-local statuses = {}
+statuses = {}
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) n = math.random(1, 100000) statuses = {} end
@@ -272,8 +273,8 @@ def _wrk(base: str, keys: list[str], grids: list[tuple[str, float, float]], clie
     try:
         threads = min(threads, clients)
         warm = subprocess.run(["wrk", "-t", str(threads), "-c", str(clients), "-d", "3s", "-s", f.name, base],
-                              capture_output=True, text=True, check=True)
-        if "WRKJSON" not in warm.stdout:
+                              capture_output=True, text=True)
+        if warm.returncode or "WRKJSON" not in warm.stdout:
             raise RuntimeError(warm.stdout + warm.stderr)
         spy = None
         if profile:  # py-spy (pip install py-spy) samples the server processes while wrk runs
@@ -281,11 +282,16 @@ def _wrk(base: str, keys: list[str], grids: list[tuple[str, float, float]], clie
                                     "--subprocesses", "--nonblocking", "-r", "50", "-d", f"{max(1, seconds - 1):g}",
                                     "-f", "raw", "-o", profile], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         before = _proc_cpu()
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         run = subprocess.run(["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds:g}s", "--timeout", "30s",
                               "-s", f.name, base], capture_output=True, text=True, check=True)
         wall = time.perf_counter() - t0
         cpu = _cpu_split(before, _proc_cpu(), server_pid, wall)
+        # wrk has exited (and left /proc) by now: its CPU from the children's usage.
+        kids_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu["load_generator"] = round(100 * (kids_after.ru_utime + kids_after.ru_stime - kids.ru_utime - kids.ru_stime)
+                                      / (wall * (os.cpu_count() or 1)), 1)
         if spy is not None:
             spy.wait(60)
     finally:

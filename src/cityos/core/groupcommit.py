@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from cityos.core.db import Database
 
@@ -95,7 +96,7 @@ class GroupCommit(Generic[T, R]):
                     self._leading -= 1
         return me.outcome()
 
-    def _run(self, batch: list[_Waiter[T, R]]) -> None:
+    def _run(self, batch: list[_Waiter[T, R]], *, again: bool = False) -> None:
         if not batch:
             return
         try:
@@ -103,6 +104,11 @@ class GroupCommit(Generic[T, R]):
                 outcomes = self.write(conn, [w.item for w in batch])
         except Exception as exc:  # handed to the submitters
             if len(batch) == 1:
+                if isinstance(exc, IntegrityError) and not again:
+                    # A concurrent transaction committed the same key first (e.g. an idempotency key
+                    # of a request repeated at once): written again, it sees that row.
+                    self._run(batch, again=True)
+                    return
                 self._answer(batch[0], exc)
                 return
             for w in batch:  # one bad item must not fail the others: each alone

@@ -21,6 +21,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    literal_column,
     select,
     text,
     update,
@@ -367,72 +368,90 @@ OVERDUE_STATES = ("dispatched", "signed", "handling")
 SMS_PER_EVENT = 500  # SMS copies of overdue notices per outbox event (governance.channels.PER_EVENT)
 
 
-def _id_set(conn: Connection) -> str:
-    """SQL for "cases.id is one of :ids" that takes the ids as one parameter on either engine."""
-    if conn.dialect.name == "postgresql":
-        return "c.id = ANY(CAST(:ids AS BIGINT[]))"
-    return "c.id IN (SELECT value FROM json_each(:ids))"
-
-
-def flag_overdue(conn: Connection, now: datetime, limit: int = 50_000) -> int:
-    """Flag open, dispatched cases whose deadline passed, set-based: one UPDATE ... RETURNING id, then
-    their events, inbox notices and SMS outbox events written by INSERT ... SELECT from the flagged
-    rows, and the open-case counters moved by one grouped delta. No per-case Python or JSON work, so
-    flagging 10,000 cases at once costs a few statements. Returns how many were flagged now."""
-    due = select(cases.c.id).where(cases.c.overdue.is_(False), cases.c.deadline < now,
-                                   cases.c.state.in_(OVERDUE_STATES)).limit(limit)
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)  # two sweeps at once flag disjoint cases
-    stmt = (update(cases).where(cases.c.id.in_(due.scalar_subquery()), cases.c.overdue.is_(False))
-            .values(overdue=True, overdue_at=now, updated_at=now).returning(cases.c.id))
-    ids = [int(r[0]) for r in conn.execute(stmt)]
-    if not ids:
-        return 0
-    pg = conn.dialect.name == "postgresql"
-    params: dict[str, Any] = {"ids": ids if pg else "[" + ",".join(map(str, ids)) + "]", "now": now,
-                              "title": OVERDUE_TITLE, "body": OVERDUE_BODY, "per": SMS_PER_EVENT}
-    where = _id_set(conn)
-    ts = [bindparam("now", type_=UTCDateTime)]
-    conn.execute(text(
+def _overdue_writes(pg: bool, src: str) -> list[str]:
+    """INSERT ... SELECT statements writing what flagging the cases of `src` (an SQL FROM item
+    aliased c, with id, number, handler_unit, owner_node) brings: the `overdue` events, the
+    handlers' inbox notices, and their SMS copies (governance.channels.route_to_channels) as one
+    outbox event per SMS_PER_EVENT messages {recipient, kind, title, body, case_id}."""
+    empty = "CAST('{}' AS JSONB)" if pg else "'{}'"
+    obj, agg = ("jsonb_build_object", "jsonb_agg(m ORDER BY rn)") if pg else ("json_object", "json_group_array(json(m))")
+    return [
         "INSERT INTO case_events (case_id, action, from_state, to_state, at, actor, role, node, note, payload, counted) "
         "SELECT c.id, 'overdue', NULL, 'overdue', :now, 'system', 'system', c.owner_node, 'deadline passed', "
-        f"{'CAST(' + chr(39) + '{}' + chr(39) + ' AS JSONB)' if pg else chr(39) + '{}' + chr(39)}, false "
-        f"FROM cases c WHERE {where} ORDER BY c.id").bindparams(*ts), params)
-    conn.execute(text(
+        f"{empty}, false FROM {src} ORDER BY c.id",
         "INSERT INTO notifications (recipient_user, recipient_unit, kind, title, body, case_id, created_at) "
-        "SELECT NULL, c.handler_unit, 'case.overdue', :title || c.number, :body, c.id, :now "
-        f"FROM cases c WHERE {where} AND c.handler_unit IS NOT NULL ORDER BY c.id").bindparams(*ts), params)
-    # The notices' SMS copies (governance.channels.route_to_channels), built in SQL: one outbox event
-    # per SMS_PER_EVENT messages, each message {recipient, kind, title, body, case_id}.
-    obj, agg = ("jsonb_build_object", "jsonb_agg") if pg else ("json_object", "json_group_array")
-    conn.execute(text(
+        "SELECT NULL, c.handler_unit, 'case.overdue', CAST(:title || c.number AS TEXT), CAST(:body AS TEXT), c.id, :now "
+        f"FROM {src} AND c.handler_unit IS NOT NULL ORDER BY c.id",
         "INSERT INTO outbox (topic, payload, created_at, available_at, attempts) "
-        f"SELECT 'notification.channel', {obj}('channel', 'sms', 'messages', {agg}({'m ORDER BY rn' if pg else 'json(m)'})), "
-        ":now, :now, 0 FROM ("
+        f"SELECT 'notification.channel', {obj}('channel', 'sms', 'messages', {agg}), :now, :now, 0 FROM ("
         f"SELECT (rn - 1) / :per AS chunk, rn, {obj}('recipient', 'unit:' || handler_unit, 'kind', 'case.overdue', "
         "'title', CAST(:title || number AS TEXT), 'body', CAST(:body AS TEXT), 'case_id', id) AS m FROM ("
         "SELECT c.id, c.number, c.handler_unit, row_number() OVER (ORDER BY c.id) AS rn "
-        f"FROM cases c WHERE {where} AND c.handler_unit IS NOT NULL) AS f ORDER BY rn) AS g "
-        "GROUP BY chunk ORDER BY chunk").bindparams(*ts), params)
+        f"FROM {src} AND c.handler_unit IS NOT NULL) AS f) AS g GROUP BY chunk ORDER BY chunk",
+    ]
+
+
+_OVERDUE_GROUPS = ("SELECT c.node, substr(c.category_code, 1, 3), c.state, c.emergency, count(*) FROM {src} "
+                   "GROUP BY c.node, substr(c.category_code, 1, 3), c.state, c.emergency")
+
+
+def flag_overdue(conn: Connection, now: datetime, limit: int = 50_000) -> int:
+    """Flag open, dispatched cases whose deadline passed, set-based, with their events, inbox
+    notices, SMS outbox events and open-case counters: no statement, Python object or JSON
+    encoding per case. PostgreSQL: one statement (the UPDATE ... RETURNING feeds the inserts as
+    data-modifying CTEs); SQLite: the UPDATE ... RETURNING id, then each insert selects the
+    flagged rows by id. Returns how many were flagged now."""
+    params: dict[str, Any] = {"now": now, "limit": limit, "title": OVERDUE_TITLE, "body": OVERDUE_BODY,
+                              "per": SMS_PER_EVENT}
+    ts = bindparam("now", type_=UTCDateTime)
+    if conn.dialect.name == "postgresql":
+        # ANY(ARRAY(...)): the due ids are looked up by primary key (`IN (subquery)` was planned as a
+        # hash join over every not-overdue case). SKIP LOCKED: two sweeps at once flag disjoint cases.
+        src = "flagged c WHERE true"
+        writes = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(_overdue_writes(True, src)))
+        groups = conn.execute(text(
+            "WITH flagged AS (UPDATE cases SET overdue = true, overdue_at = :now, updated_at = :now "
+            "WHERE id = ANY(ARRAY(SELECT id FROM cases WHERE overdue = false AND deadline < :now "
+            "AND state IN ('dispatched', 'signed', 'handling') LIMIT :limit FOR UPDATE SKIP LOCKED)) "
+            "AND overdue = false RETURNING id, number, handler_unit, owner_node, node, category_code, state, emergency), "
+            f"{writes} " + _OVERDUE_GROUPS.format(src=src)).bindparams(ts), params).all()
+    else:
+        due = select(cases.c.id).where(cases.c.overdue.is_(False), cases.c.deadline < now,
+                                       cases.c.state.in_(OVERDUE_STATES)).limit(limit)
+        ids = [int(r[0]) for r in conn.execute(
+            update(cases).where(cases.c.id.in_(due.scalar_subquery()), cases.c.overdue.is_(False))
+            .values(overdue=True, overdue_at=now, updated_at=now).returning(cases.c.id))]
+        if not ids:
+            return 0
+        params["ids"] = "[" + ",".join(map(str, ids)) + "]"  # one parameter (a JSON array), not one per id
+        src = "cases c WHERE c.id IN (SELECT value FROM json_each(:ids))"
+        for sql in _overdue_writes(False, src):
+            conn.execute(text(sql).bindparams(ts), params)
+        groups = conn.execute(text(_OVERDUE_GROUPS.format(src=src)), params).all()
     # Counters: each flagged case leaves (…, overdue=false) for (…, overdue=true); one delta per group.
-    groups = conn.execute(text(
-        "SELECT c.node, substr(c.category_code, 1, 3), c.state, c.emergency, count(*) "
-        f"FROM cases c WHERE {where} GROUP BY c.node, substr(c.category_code, 1, 3), c.state, c.emergency"),
-        params).all()
     deltas: dict[CountKey, int] = {}
+    flagged = 0
     for node, cls, state, emergency, n in groups:
+        flagged += int(n)
         if state in OPEN_STATES:
             deltas[(str(node), str(cls), str(state), False, bool(emergency))] = -int(n)
             deltas[(str(node), str(cls), str(state), True, bool(emergency))] = int(n)
     add_count_deltas(conn, deltas)
-    return len(ids)
+    return flagged
+
+
+def _unindexed(conn: Connection, col: Any) -> Any:
+    """`col` as a term SQLite cannot look up by index (unary +). Its planner would otherwise walk
+    every open case through (state, node) instead of the few overdue ones through (overdue, deadline);
+    PostgreSQL's statistics choose right on their own."""
+    return literal_column(f"+{col.table.name}.{col.name}", col.type) if conn.dialect.name == "sqlite" else col
 
 
 def due_for_escalation(conn: Connection, before: datetime, limit: int = 1000) -> list[dict[str, Any]]:
     q = (select(cases.c.id, cases.c.escalation_level, cases.c.owner_level, cases.c.owner_node, cases.c.number,
                 cases.c.grid_code, cases.c.township_code, cases.c.district_code, cases.c.overdue_at)
          .where(cases.c.overdue.is_(True), cases.c.overdue_at < before, cases.c.owner_level != "city",
-                cases.c.state.in_(("dispatched", "signed", "handling")))
+                _unindexed(conn, cases.c.state).in_(OVERDUE_STATES))
          .order_by(cases.c.overdue_at).limit(limit))
     if conn.dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True)
