@@ -113,6 +113,11 @@ def serve(
     p = platform()
     out.print(f"CityOS is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     p.close()
+    if workers > 1 and hasattr(__import__("socket"), "SO_REUSEPORT"):
+        from cityos.web.serve import serve_reuseport
+
+        serve_reuseport(host, port, workers)
+        return
     uvicorn.run("cityos.web.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", proxy_headers=True)
 

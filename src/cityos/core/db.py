@@ -103,13 +103,18 @@ def make_engine(url: str, *, pool_size: int = 10, busy_timeout_s: float = 30.0) 
     # (a disconnect error), `Database.read_once` retries once on a fresh one, and other
     # transactions answer 503 once. pool_recycle retires connections before the server's or
     # a firewall's idle timeouts would.
-    return create_engine(
+    engine = create_engine(
         url,
         json_serializer=_json_dumps,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=600,
     )
+    # Many-row INSERTs (`conn.execute(insert(t), rows)`) as batched multi-row VALUES statements,
+    # as with RETURNING, instead of psycopg's executemany (one statement per row, pipelined):
+    # the server parses and plans one statement per batch of rows.
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+    return engine
 
 
 class Database:

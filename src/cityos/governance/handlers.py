@@ -205,10 +205,11 @@ def report_case(p: Platform, cmd: ReportCase) -> dict[str, Any]:
 def _intake_writer(p: Platform) -> GroupCommit[_Intake, dict[str, Any]]:
     writer = p.extras.get("governance.intake")
     if writer is None:
-        # SQLite has one writer at a time: one batch at a time; PostgreSQL: two, so one fills
-        # while the other waits for its commit.
+        # One batch at a time per process: SQLite has one writer anyway, and on PostgreSQL
+        # concurrent batches of one process mostly wait for each other on the open-case counter
+        # rows (case_counts) they share; one batch that takes in all that queued is faster.
         writer = GroupCommit(p.db, lambda conn, items: _write_intakes(p, conn, items),
-                             parallel=2 if p.db.is_postgres else 1)
+                             parallel=1)
         p.extras["governance.intake"] = writer
     return writer  # type: ignore[return-value]
 
