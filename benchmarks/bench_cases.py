@@ -111,7 +111,10 @@ class Env:
                     Path(f"{self.data_dir}/cityos.db{suffix}").unlink(missing_ok=True)
         self.env = dict(os.environ, CITYOS_DATABASE_URL=self.url, CITYOS_DATA_DIR=self.data_dir, CITYOS_ENV="dev",
                         CITYOS_LOG_LEVEL="WARNING", CITYOS_RATE_LIMIT_IP_PER_MINUTE="100000000",
-                        CITYOS_RATE_LIMIT_KEY_PER_MINUTE="100000000")
+                        CITYOS_RATE_LIMIT_KEY_PER_MINUTE="100000000",
+                        # 32+ requests in flight per process each read their credential on a connection
+                        # of their own: a pool of 10 (+10) made them queue for one.
+                        CITYOS_DB_POOL_SIZE=os.environ.get("CITYOS_DB_POOL_SIZE", "30"))
         if reuse:
             return
         subprocess.run([cityos_bin(), "db", "upgrade"], env=self.env, check=True, capture_output=True)

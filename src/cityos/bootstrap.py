@@ -40,10 +40,11 @@ class Platform:
         self.db.dispose()
 
 
-def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None, pool_size: int = 10) -> Platform:
+def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None, pool_size: int | None = None) -> Platform:
     settings = settings or load_settings()
     load_all()
-    db = Database(settings.resolved_database_url, pool_size=pool_size, busy_timeout_s=settings.db_busy_timeout_s)
+    db = Database(settings.resolved_database_url, pool_size=pool_size or settings.db_pool_size,
+                  busy_timeout_s=settings.db_busy_timeout_s)
     platform = Platform(
         settings=settings,
         db=db,

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_request_bytes: int = 10 * 1024 * 1024
     db_busy_timeout_s: float = Field(default=30.0, gt=0, description="SQLite: how long a write waits for the lock (then 503)")
+    db_pool_size: int = Field(default=10, ge=1, le=200, description="PostgreSQL connections kept per process (as many "
+                              "again may open under load); raise it with many concurrent requests per process")
     geo_index_ttl_s: float = 5.0
     open311_jurisdiction: str = Field(default="500000", description="the jurisdiction_id this Open311 server answers for")
     rate_limit_ip_per_minute: int = Field(default=3000, ge=1, description="requests per client IP per minute")
