@@ -3,6 +3,7 @@ their matters, e-licences flow to the matters that need them, a rejected part is
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -213,3 +214,81 @@ def test_overdue_matters_are_flagged_once_and_their_department_reminded(seeded: 
     bc = next(m for m in status["matters"] if m["code"] == "birth_certificate")
     assert bc["overdue"] is True
     assert any(e["action"] == "overdue" for e in status["history"])
+
+
+def test_plan_boards_lists_links_and_spreadsheets(seeded: Platform, http: Any) -> None:
+    from openpyxl import Workbook, load_workbook
+
+    from cityos.scenarios import programme_handlers as ph
+
+    p = seeded
+    op = bearer(http, "city.operator")
+    boards = http.get("/api/v1/programme/boards", headers=op).json()
+    assert set(boards["systems"]) == {"party", "government", "economy", "society", "culture", "rule_of_law"}
+    prog = boards["progress"]
+    assert prog["scenarios_planned"] == 4 and prog["scenarios_launched"] == 2 and prog["core_businesses"] == 6
+    assert prog["one_thing_scenarios_online"] >= 3 and prog["applications_online"] >= 0
+    assert boards["systems"]["government"]["scenario"]["launched"] == 1
+    systems = http.get("/api/v1/programme/systems", headers=op).json()["systems"]
+    gov = next(s for s in systems if s["code"] == "government")
+    assert any(r["code"] == "gov-one-thing" and r["apps"] for r in gov["runways"])
+    items = http.get("/api/v1/programme/lists", params={"kind": "scenario"}, headers=op).json()["items"]
+    scn = next(i for i in items if i["code"] == "SCN-001")
+    assert scn["links"] == ["REF-001", "REF-002"] and scn["scenario_code"] == "newborn"
+    assert http.get("/api/v1/programme/lists", headers=bearer(http, "citizen")).status_code == 403
+
+    city = scn["owner_unit"].split("-")[1]
+    base = {"kind": "demand", "code": "DEM-900", "title_zh": "测试需求", "owner_unit": f"D-{city}-health",
+            "system": "government"}
+    for change, field in [({"links": ["REF-001"]}, "links"), ({"owner_unit": "D-nowhere"}, "owner_unit"),
+                          ({"system": "sport"}, "system"), ({"due_on": "2026-01-01", "start_on": "2026-02-01"}, "due_on"),
+                          ({"scenario_code": "newborn"}, "scenario_code"), ({"links": ["NOPE-1"]}, "links")]:
+        r = http.post("/api/v1/programme/lists", json={**base, **change}, headers=op)
+        assert r.status_code == 400, (change, r.text)
+        assert r.json()["error"]["field"] == field
+    assert http.get("/api/v1/programme/lists/DEM-900", headers=op).status_code == 404
+    r = http.post("/api/v1/programme/lists", json={**base, "links": ["SCN-004"]}, headers=op)
+    assert r.status_code == 200
+    # a district operator may not write the city's items
+    r = http.post("/api/v1/programme/lists", json={**base, "title_zh": "改"}, headers=bearer(http, "district.operator"))
+    assert r.status_code == 403
+
+    # runways and core businesses check the ledger and the catalog
+    r = http.post("/api/v1/programme/runways", json={"code": "x-1", "system": "culture", "name_zh": "x", "name_en": "x",
+                                                      "owner_unit": f"C-{city}", "apps": [f"CLD-{city}-000"]}, headers=op)
+    assert r.status_code == 400 and r.json()["error"]["field"] == "apps"
+    r = http.post("/api/v1/programme/businesses", json={
+        "code": "CB-X", "unit": f"D-{city}-water", "name_zh": "供水", "name_en": "Water supply", "system": "society",
+        "items": [{"code": "CB-X-1", "name_zh": "报装", "name_en": "Connection", "datasets": ["rainbows"]}]}, headers=op)
+    assert r.status_code == 400 and r.json()["error"]["field"] == "items[0].datasets"
+
+    # spreadsheets: export, import back (same items), a bad file names its rows and writes nothing
+    r = http.get("/api/v1/programme/lists/export", params={"format": "xlsx"}, headers=op)
+    assert r.status_code == 200
+    wb = load_workbook(io.BytesIO(r.content))
+    rows = list(wb.active.iter_rows(values_only=True))  # type: ignore[union-attr]
+    assert rows[0][:3] == ("kind", "code", "title_zh") and len(rows) == 1 + 11
+    r = http.post("/api/v1/programme/lists/import", files={"file": ("lists.xlsx", r.content)}, headers=op)
+    assert r.status_code == 200 and r.json()["imported"] == 11
+    new = Workbook()
+    ws = new.active
+    assert ws is not None
+    ws.append(["kind", "code", "title_zh", "title_en", "owner_unit", "system", "runway", "status", "links"])
+    ws.append(["demand", "DEM-950", "新需求", "New demand", f"D-{city}-water", "society", "", "proposed", "SCN-950"])
+    ws.append(["scenario", "SCN-950", "新场景", "New scenario", f"D-{city}-water", "society", "", "planned", ""])
+    ws.append(["reform", "REF-950", "坏行", "Bad row", f"D-{city}-water", "sport", "", "planned", ""])
+    buf = io.BytesIO()
+    new.save(buf)
+    r = http.post("/api/v1/programme/lists/import", files={"file": ("new.xlsx", buf.getvalue())}, headers=op)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["details"]["rows"] == [{"row": 4, "field": "system", "reason": r.json()["error"]["details"]["rows"][0]["reason"]}]
+    assert http.get("/api/v1/programme/lists/DEM-950", headers=op).status_code == 404
+    ws.delete_rows(4)
+    buf = io.BytesIO()
+    new.save(buf)
+    r = http.post("/api/v1/programme/lists/import", files={"file": ("new.xlsx", buf.getvalue())}, headers=op)
+    assert r.status_code == 200, r.text
+    assert http.get("/api/v1/programme/lists/DEM-950", headers=op).json()["kind"] == "demand"
+    assert next(i for i in ph.list_items(p, SYSTEM, "demand", None, None) if i["code"] == "DEM-950")["links"] == ["SCN-950"]
+    r = http.post("/api/v1/programme/lists/import", files={"file": ("x.txt", b"hello")}, headers=op)
+    assert r.status_code == 400 and r.json()["error"]["field"] == "file"

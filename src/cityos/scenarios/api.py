@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from cityos.identity.model import Actor
 from cityos.identity.web import current_actor
 from cityos.scenarios import handlers as h
-from cityos.scenarios import store
+from cityos.scenarios import programme, store
+from cityos.scenarios import programme_handlers as ph
 from cityos.web.deps import get_platform
 
 router = APIRouter(prefix="/api/v1", tags=["scenarios"])
@@ -123,3 +125,70 @@ def act(request: Request, matter_id: int, action: str, body: MatterActionIn | No
         actor: Actor = Depends(current_actor)) -> dict[str, Any]:
     reason = body.reason if body else None
     return get_platform(request).bus.handle(h.ActOnMatter(actor, matter_id, action, reason))
+
+
+# --- the plan: systems, runways, core businesses, the three lists ------------------------------------
+
+@router.get("/programme/systems", summary="The six application systems and their runways")
+def systems(request: Request, actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    actor.require("programme.read")
+    with get_platform(request).db.read() as conn:
+        runways = store.list_runways(conn)
+    return {"systems": [{"code": c, "name_zh": zh, "name_en": en, "runways": [r for r in runways if r["system"] == c]}
+                        for c, (zh, en) in programme.SYSTEMS.items()]}
+
+
+@router.post("/programme/runways", status_code=201, summary="Add a runway to a system, with its ledger applications")
+def add_runway(request: Request, body: dict[str, Any], actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    return ph.add_runway(get_platform(request), actor, body)
+
+
+@router.get("/programme/businesses", summary="Departments' core businesses and their business items")
+def businesses(request: Request, unit: str | None = None, actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    actor.require("programme.read")
+    with get_platform(request).db.read() as conn:
+        rows = store.list_businesses(conn, actor.scope("programme.read"), unit)
+    return {"businesses": jsonable_encoder(rows)}
+
+
+@router.post("/programme/businesses", status_code=201, summary="Add a core business split into business items")
+def add_business(request: Request, body: dict[str, Any], actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    return ph.add_core_business(get_platform(request), actor, body)
+
+
+@router.get("/programme/lists", summary="The three lists (demand, scenario, reform), filtered")
+def lists(request: Request, kind: str | None = None, system: str | None = None, unit: str | None = None,
+          actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    return {"items": jsonable_encoder(ph.list_items(get_platform(request), actor, kind, system, unit))}
+
+
+@router.post("/programme/lists", summary="Add or change a list item (links: demand → scenario → reform)")
+def save_item(request: Request, body: dict[str, Any], actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    return ph.save_list_item(get_platform(request), actor, body)
+
+
+@router.get("/programme/lists/export", summary="The lists as a spreadsheet (xlsx or csv)")
+def export(request: Request, format: str = "xlsx", kind: str | None = None,
+           actor: Actor = Depends(current_actor)) -> Response:
+    data, media = ph.export_lists(get_platform(request), actor, kind, format)
+    return Response(data, media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="lists.{format}"'})
+
+
+@router.post("/programme/lists/import", summary="Load list items from xlsx or csv: every row or none")
+async def import_lists(request: Request, file: UploadFile = File(...),
+                       actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    from starlette.concurrency import run_in_threadpool
+
+    data = await file.read()
+    return await run_in_threadpool(ph.import_lists, get_platform(request), actor, data, file.filename or "")
+
+
+@router.get("/programme/lists/{code}", summary="One list item")
+def list_item(request: Request, code: str, actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    return jsonable_encoder(ph.get_list_item(get_platform(request), actor, code))
+
+
+@router.get("/programme/boards", summary="Boards per system and per department, and the progress figures")
+def boards(request: Request, actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    return ph.boards(get_platform(request), actor)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 allow(("system_admin", "city_operator"), "scenario.design")
 allow(("data_officer",), "scenario.grant")
 allow(("citizen",), "scenario.apply")
-allow(("department_handler", *OPERATORS), "scenario.handle")
+allow(("department_handler", "city_operator", "district_operator"), "scenario.handle")  # district and city departments
 allow((*OPERATORS, "system_admin", "auditor"), "scenario.read")
 
 DATASET_FIELDS = {name: spec.field_names for name, spec in data_model.BASE_DATASETS.items()}
@@ -460,3 +460,4 @@ def _discard(_: object) -> None:
 
 
 wiring(_wire)
+from cityos.scenarios import programme_handlers  # noqa: E402, F401  (the plan: runways, businesses, lists)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -270,3 +271,195 @@ def link_demo_citizen(conn: Connection, username: str) -> str | None:
     conn.execute(update(users).where(users.c.username == username)
                  .values(id_number=row.id_number, display_name=row.name, phone=row.phone or "13800000000"))
     return str(row.name)
+
+
+# --- the plan: runways, core businesses, the three lists ------------------------------------------
+
+runways = Table(
+    "scenario_runways", metadata,
+    Column("code", String(40), primary_key=True),
+    Column("system", String(20), nullable=False, index=True),
+    Column("name_zh", String(200), nullable=False),
+    Column("name_en", String(200), nullable=False),
+    Column("owner_unit", String(60), nullable=False),
+    Column("division_code", String(15), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+runway_apps = Table(
+    "scenario_runway_apps", metadata,
+    Column("runway", String(40), ForeignKey("scenario_runways.code"), primary_key=True),
+    Column("app_code", String(64), primary_key=True),  # a ledger resource of type application
+)
+
+businesses = Table(
+    "scenario_core_businesses", metadata,
+    Column("code", String(40), primary_key=True),
+    Column("unit", String(60), nullable=False, index=True),
+    Column("division_code", String(15), nullable=False),
+    Column("name_zh", String(200), nullable=False),
+    Column("name_en", String(200), nullable=False),
+    Column("system", String(20), nullable=False),
+    Column("runway", String(40)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+business_items = Table(
+    "scenario_business_items", metadata,
+    Column("code", String(40), primary_key=True),
+    Column("business", String(40), ForeignKey("scenario_core_businesses.code"), nullable=False, index=True),
+    Column("name_zh", String(200), nullable=False),
+    Column("name_en", String(200), nullable=False),
+    Column("datasets", JSONType, nullable=False),  # catalog dataset names it needs
+    Column("apps", JSONType, nullable=False),  # ledger application codes that serve it
+)
+
+list_items = Table(
+    "scenario_list_items", metadata,
+    Column("code", String(40), primary_key=True),
+    Column("kind", String(10), nullable=False),
+    Column("title_zh", String(200), nullable=False),
+    Column("title_en", String(200), nullable=False),
+    Column("owner_unit", String(60), nullable=False),
+    Column("division_code", String(15), nullable=False),
+    Column("system", String(20), nullable=False),
+    Column("runway", String(40)),
+    Column("status", String(12), nullable=False),
+    Column("priority", String(8), nullable=False),
+    Column("start_on", Date),
+    Column("due_on", Date),
+    Column("scenario_code", String(40)),
+    Column("description", Text, nullable=False),
+    Column("updated_by", String(80), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_scenario_list_items_kind_system", "kind", "system"),
+    Index("ix_scenario_list_items_owner", "owner_unit"),
+)
+
+list_links = Table(
+    "scenario_list_links", metadata,
+    Column("from_code", String(40), ForeignKey("scenario_list_items.code"), primary_key=True),
+    Column("to_code", String(40), ForeignKey("scenario_list_items.code"), primary_key=True),
+)
+
+
+def units_by_code(conn: Connection, codes: list[str]) -> dict[str, dict[str, Any]]:
+    from cityos.identity.store import org_units
+
+    if not codes:
+        return {}
+    rows = conn.execute(select(org_units.c.code, org_units.c.division_code, org_units.c.kind, org_units.c.name_zh,
+                               org_units.c.name_en).where(org_units.c.code.in_(codes))).mappings()
+    return {r["code"]: dict(r) for r in rows}
+
+
+def runway_codes(conn: Connection) -> set[str]:
+    return set(conn.execute(select(runways.c.code)).scalars())
+
+
+def insert_runway(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(runways).values(**values))
+
+
+def add_runway_apps(conn: Connection, runway: str, apps: list[str]) -> None:
+    have = set(conn.execute(select(runway_apps.c.app_code).where(runway_apps.c.runway == runway)).scalars())
+    rows = [{"runway": runway, "app_code": a} for a in apps if a not in have]
+    if rows:
+        conn.execute(insert(runway_apps), rows)
+
+
+def list_runways(conn: Connection, system: str | None = None) -> list[dict[str, Any]]:
+    q = select(runways).order_by(runways.c.system, runways.c.code)
+    if system:
+        q = q.where(runways.c.system == system)
+    out = [dict(r) for r in conn.execute(q).mappings()]
+    apps: dict[str, list[str]] = {}
+    for link in conn.execute(select(runway_apps)):
+        apps.setdefault(link.runway, []).append(link.app_code)
+    for r in out:
+        r["apps"] = sorted(apps.get(r["code"], []))
+    return out
+
+
+def ledger_apps(conn: Connection, codes: list[str]) -> dict[str, dict[str, Any]]:
+    from cityos.ledger.store import resources
+
+    if not codes:
+        return {}
+    rows = conn.execute(select(resources.c.code, resources.c.rtype, resources.c.state, resources.c.owner_unit)
+                        .where(resources.c.code.in_(codes))).mappings()
+    return {r["code"]: dict(r) for r in rows}
+
+
+def catalog_names(conn: Connection, names: list[str]) -> set[str]:
+    from cityos.data.store import catalog_datasets
+
+    if not names:
+        return set()
+    return set(conn.execute(select(catalog_datasets.c.name).where(catalog_datasets.c.name.in_(names))).scalars())
+
+
+def insert_business(conn: Connection, values: dict[str, Any], items: list[dict[str, Any]]) -> None:
+    conn.execute(insert(businesses).values(**values))
+    if items:
+        conn.execute(insert(business_items), items)
+
+
+def business_exists(conn: Connection, code: str) -> bool:
+    return conn.execute(select(businesses.c.code).where(businesses.c.code == code)).first() is not None
+
+
+def list_businesses(conn: Connection, scope: Scope, unit: str | None = None) -> list[dict[str, Any]]:
+    q = select(businesses).where(in_scope(businesses.c.division_code, scope)).order_by(businesses.c.unit,
+                                                                                      businesses.c.code)
+    if unit:
+        q = q.where(businesses.c.unit == unit)
+    out = [dict(r) for r in conn.execute(q).mappings()]
+    items: dict[str, list[dict[str, Any]]] = {}
+    codes = [b["code"] for b in out]
+    if codes:
+        for r in conn.execute(select(business_items).where(business_items.c.business.in_(codes))
+                              .order_by(business_items.c.code)).mappings():
+            items.setdefault(r["business"], []).append(dict(r))
+    for b in out:
+        b["items"] = items.get(b["code"], [])
+    return out
+
+
+def list_item(conn: Connection, code: str) -> dict[str, Any] | None:
+    row = conn.execute(select(list_items).where(list_items.c.code == code)).mappings().first()
+    return dict(row) if row else None
+
+
+def list_item_kinds(conn: Connection, codes: list[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    return {r.code: r.kind for r in conn.execute(select(list_items.c.code, list_items.c.kind)
+                                                  .where(list_items.c.code.in_(codes)))}
+
+
+def upsert_list_item(conn: Connection, values: dict[str, Any], links: list[str]) -> None:
+    if list_item(conn, values["code"]) is None:
+        conn.execute(insert(list_items).values(**values))
+    else:
+        conn.execute(update(list_items).where(list_items.c.code == values["code"]).values(**values))
+    conn.execute(list_links.delete().where(list_links.c.from_code == values["code"]))
+    if links:
+        conn.execute(insert(list_links), [{"from_code": values["code"], "to_code": t} for t in links])
+
+
+def search_list_items(conn: Connection, scope: Scope, *, kind: str | None = None, system: str | None = None,
+                      unit: str | None = None) -> list[dict[str, Any]]:
+    q = select(list_items).where(in_scope(list_items.c.division_code, scope))
+    for col, v in ((list_items.c.kind, kind), (list_items.c.system, system), (list_items.c.owner_unit, unit)):
+        if v:
+            q = q.where(col == v)
+    out = [dict(r) for r in conn.execute(q.order_by(list_items.c.kind, list_items.c.code)).mappings()]
+    links: dict[str, list[str]] = {}
+    codes = [r["code"] for r in out]
+    if codes:
+        for link in conn.execute(select(list_links).where(list_links.c.from_code.in_(codes))):
+            links.setdefault(link.from_code, []).append(link.to_code)
+    for r in out:
+        r["links"] = sorted(links.get(r["code"], []))
+    return out
