@@ -411,11 +411,14 @@ def status(p: Platform, actor: Actor, number: str) -> dict[str, Any]:
         sc = load_scenario(conn, sub["scenario_code"], sub["version"])
         rows = store.matters_of(conn, sub["id"])
         evs = store.events_of(conn, sub["id"])
+        units = store.units_by_code(conn, sorted({r["department_unit"] for r in rows}))
     return {
         "number": sub["number"], "scenario": sc.code, "version": sc.version, "name_zh": sc.name_zh,
         "name_en": sc.name_en, "state": sub["state"], "created_at": sub["created_at"], "completed_at": sub["completed_at"],
         "matters": [{"id": r["id"], "code": r["matter_code"], "name_zh": sc.matter(r["matter_code"]).name_zh,
                      "name_en": sc.matter(r["matter_code"]).name_en, "department": r["department_unit"],
+                     "department_zh": units.get(r["department_unit"], {}).get("name_zh", r["department_unit"]),
+                     "department_en": units.get(r["department_unit"], {}).get("name_en", r["department_unit"]),
                      "state": r["state"], "reason": r["reason"], "deadline": r["deadline"], "overdue": r["overdue"],
                      "attempt": r["attempt"], "outputs": r["outputs"], "requires": list(sc.matter(r["matter_code"]).requires)}
                     for r in rows],
@@ -460,4 +463,52 @@ def _discard(_: object) -> None:
 
 
 wiring(_wire)
+
+
+def store_material(p: Platform, actor: Actor, filename: str, content_type: str, data: bytes) -> dict[str, Any]:
+    """Keep an uploaded material (content-addressed under the data folder); its reference goes in a submission."""
+    import hashlib
+    from pathlib import Path
+
+    from cityos.core.errors import TooLarge
+    from cityos.governance.handlers import ATTACHMENT_TYPES, MAX_ATTACHMENT, sniff_content
+
+    actor.require("scenario.apply")
+    if content_type not in ATTACHMENT_TYPES:
+        raise ValidationError(f"type {content_type!r} is not allowed; allowed: {', '.join(ATTACHMENT_TYPES)}",
+                              field="file")
+    if not data:
+        raise ValidationError("the file is empty", field="file")
+    if len(data) > MAX_ATTACHMENT:
+        raise TooLarge(f"file over {MAX_ATTACHMENT // (1024 * 1024)} MiB", field="file")
+    sniff_content(content_type, data)
+    digest = hashlib.sha256(data).hexdigest()
+    folder = Path(p.settings.data_dir) / "materials" / digest[:2]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (digest + ATTACHMENT_TYPES[content_type])
+    if not path.exists():
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    with p.db.begin() as conn:
+        audit.record(conn, actor, "scenario.material", "material", digest, p.clock.now(),
+                     details={"filename": Path(filename or "file").name[:100], "size": len(data)})
+    return {"ref": f"sha256:{digest}", "size": len(data), "content_type": content_type}
+
+
+def licence_for(p: Platform, actor: Actor, licence_no: str) -> dict[str, Any]:
+    """An e-licence a submission issued, for its holder (the applicant) to download."""
+    from cityos.data.store import licences
+
+    with p.db.read() as conn:
+        row = conn.execute(select(licences).where(licences.c.licence_no == licence_no)).mappings().first()
+        sub = None
+        if row is not None and isinstance(row["content"], dict) and row["content"].get("submission"):
+            sub = store.submission_by_number(conn, str(row["content"]["submission"]))
+    if row is None or sub is None or (sub["applicant_user"] != actor.username
+                                      and not actor.can("scenario.read", sub["grid_code"])):
+        raise NotFound(f"no e-licence {licence_no} of yours", field="licence_no")
+    return dict(row)
+
+
 from cityos.scenarios import programme_handlers  # noqa: E402, F401  (the plan: runways, businesses, lists)
