@@ -174,3 +174,19 @@ def test_matter_transitions() -> None:
 
 def test_dataset_fields_come_from_the_base_databases() -> None:
     assert set(DATASET_FIELDS) == set(BASE_DATASETS)
+
+
+def test_cli_validate_prints_layers_or_names_the_error(tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from cityos.cli import app
+
+    runner = CliRunner()
+    good = next(p for p in shipped() if p.stem == "business-startup")
+    r = runner.invoke(app, ["scenario", "validate", str(good)])
+    assert r.exit_code == 0 and "step 2:" in r.output and "seal_engraving" in r.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text(encoding="utf-8").replace("department: taxation", "department: astrology"),
+                   encoding="utf-8")
+    r = runner.invoke(app, ["scenario", "validate", str(bad)])
+    assert r.exit_code == 1 and "matters.tax_invoices.department" in r.output

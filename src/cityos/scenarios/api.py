@@ -48,7 +48,7 @@ class MatterActionIn(BaseModel):
 def list_scenarios(request: Request) -> dict[str, Any]:
     with get_platform(request).db.read() as conn:
         rows = store.list_definitions(conn)
-    return {"scenarios": jsonable_encoder(rows)}
+    return {"scenarios": jsonable_encoder([{k: v for k, v in r.items() if k != "definition"} for r in rows])}
 
 
 @router.post("/scenarios/validate", summary="Check a definition without publishing it (dependency layers on success)")

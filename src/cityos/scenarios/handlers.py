@@ -140,21 +140,25 @@ def prefill(p: Platform, actor: Actor, code: str, consent: bool) -> dict[str, An
     now = p.clock.now()
     with p.db.begin() as conn:
         sc = load_scenario(conn, code)
-        user, resident = _applicant(conn, actor)
+        user, _resident = _applicant(conn, actor)
         if not consent:
             return {"scenario": code, "values": {}, "prefilled": [], "consent_needed": [f.prefill.ref for f in sc.fields if f.prefill]}
         model.check_grants(sc, store.grants_of(conn, code))
-        values = _prefilled(sc, resident)
+        values = _prefilled(conn, sc, user)
         audit.record(conn, actor, "scenario.prefill", "resident", user.get("id_number") or actor.username, now,
                      details={"scenario": code, "fields": sorted(values)})
     return {"scenario": code, "values": values, "prefilled": sorted(values), "consent_needed": []}
 
 
-def _prefilled(sc: model.Scenario, resident: dict[str, Any] | None) -> dict[str, Any]:
+def _prefilled(conn: Connection, sc: model.Scenario, user: dict[str, Any]) -> dict[str, Any]:
+    """Form values from the applicant's own rows of the base databases (population, e-licences, ...)."""
+    if not user.get("id_number") or not sc.prefills:
+        return {}
+    rows = store.applicant_rows(conn, user["id_number"], {pf.dataset for pf in sc.prefills})
     values: dict[str, Any] = {}
     for f in sc.fields:
-        if f.prefill and f.prefill.dataset == "population" and resident is not None:
-            v = resident.get(f.prefill.field)
+        if f.prefill and (row := rows.get(f.prefill.dataset)) is not None:
+            v = row.get(f.prefill.field)
             if v is not None:
                 values[f.name] = v.isoformat() if hasattr(v, "isoformat") else v
     return values
@@ -187,7 +191,7 @@ def submit(p: Platform, cmd: Submit) -> dict[str, Any]:
                                   field="consent")
         if cmd.consent:
             model.check_grants(sc, store.grants_of(conn, sc.code))
-        form = model.check_form(sc, {**_prefilled(sc, resident), **cmd.form} if cmd.consent else cmd.form)
+        form = model.check_form(sc, {**_prefilled(conn, sc, user), **cmd.form} if cmd.consent else cmd.form)
         materials = model.check_materials(sc, cmd.materials)
         grid = cmd.grid_code or (resident or {}).get("grid_code")
         if not grid:

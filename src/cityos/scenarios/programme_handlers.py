@@ -163,7 +163,8 @@ def boards(p: Platform, actor: Actor) -> dict[str, Any]:
     for b in business:
         per_unit[b["unit"]] = per_unit.get(b["unit"], 0) + 1
     scenarios = [i for i in items if i["kind"] == "scenario"]
-    multi = {d["code"] for d in defs if d["status"] == "published"}
+    published = {d["code"]: d for d in defs if d["status"] == "published"}  # the latest version wins
+    multi = [c for c, d in published.items() if len({m["department"] for m in d["definition"]["matters"]}) >= 2]
     return {
         "systems": by_system, "units": by_unit,
         "progress": {
@@ -171,9 +172,9 @@ def boards(p: Platform, actor: Actor) -> dict[str, Any]:
             "core_businesses_per_unit": dict(sorted(per_unit.items(), key=lambda kv: (-kv[1], kv[0]))),
             "scenarios_planned": len(scenarios),
             "scenarios_launched": sum(1 for i in scenarios if i["status"] in ("launched", "closed")),
-            "one_thing_scenarios_online": len(multi),
+            "multi_department_scenarios_online": len(multi),
             "runways": len(runways),
-            "applications_online": sum(1 for a in apps.values() if a["state"] == "online"),
+            "major_applications_online": sum(1 for a in apps.values() if a["state"] == "online"),
         },
     }
 

@@ -129,7 +129,8 @@ def definition(conn: Connection, code: str, version: int) -> dict[str, Any] | No
 
 def list_definitions(conn: Connection) -> list[dict[str, Any]]:
     q = select(definitions.c.code, definitions.c.version, definitions.c.status, definitions.c.name_zh,
-               definitions.c.name_en, definitions.c.published_at).order_by(definitions.c.code, definitions.c.version)
+               definitions.c.name_en, definitions.c.published_at, definitions.c.definition
+               ).order_by(definitions.c.code, definitions.c.version)
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
@@ -462,4 +463,27 @@ def search_list_items(conn: Connection, scope: Scope, *, kind: str | None = None
             links.setdefault(link.from_code, []).append(link.to_code)
     for r in out:
         r["links"] = sorted(links.get(r["code"], []))
+    return out
+
+
+# Which column of each base dataset names the applicant (a person's ID number); pre-fill reads only
+# the applicant's own rows. Buildings and POIs hold nobody's data.
+PERSON_KEYS = {"population": "id_number", "legal_entities": "legal_rep_id", "licences": "holder_id",
+               "credit": "subject_id"}
+
+
+def applicant_rows(conn: Connection, id_number: str, datasets: set[str]) -> dict[str, dict[str, Any]]:
+    """The applicant's newest row in each dataset asked for (for pre-fill)."""
+    from cityos.data.model import BASE_DATASETS
+    from cityos.data.store import DATASTORE_TABLES
+
+    out: dict[str, dict[str, Any]] = {}
+    for ds in sorted(datasets):
+        key = PERSON_KEYS.get(ds)
+        if key is None or ds not in BASE_DATASETS:
+            continue
+        table = DATASTORE_TABLES[BASE_DATASETS[ds].table]
+        row = conn.execute(select(table).where(table.c[key] == id_number).limit(1)).mappings().first()
+        if row is not None:
+            out[ds] = dict(row)
     return out
