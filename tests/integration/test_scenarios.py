@@ -299,3 +299,17 @@ def test_plan_boards_lists_links_and_spreadsheets(seeded: Platform, http: Any) -
     assert next(i for i in ph.list_items(p, SYSTEM, "demand", None, None) if i["code"] == "DEM-950")["links"] == ["SCN-950"]
     r = http.post("/api/v1/programme/lists/import", files={"file": ("x.txt", b"hello")}, headers=op)
     assert r.status_code == 400 and r.json()["error"]["field"] == "file"
+
+
+def test_a_retired_version_takes_no_new_submissions_but_its_submissions_still_work(seeded: Platform, http: Any) -> None:
+    citizen, admin = bearer(http, "citizen"), bearer(http, "admin")
+    r = http.post("/api/v1/scenarios/retirement/submissions", json={
+        "form": {"employer": "重庆某厂", "retire_on": "2026-12-01", "bank_account": "6222020200112233445"},
+        "materials": {"retirement_approval": {"work_record": "upload:wr"}}, "consent": True}, headers=citizen)
+    assert r.status_code == 201, r.text
+    number = r.json()["number"]
+    assert http.post("/api/v1/scenarios/retirement/versions/1/retire", headers=admin).status_code == 200
+    r = http.post("/api/v1/scenarios/retirement/submissions", json={"form": {}, "consent": True}, headers=citizen)
+    assert r.status_code == 404 and r.json()["error"]["field"] == "scenario"
+    st = http.get(f"/api/v1/submissions/{number}", headers=citizen)
+    assert st.status_code == 200 and st.json()["version"] == 1

@@ -66,7 +66,7 @@ def publish(request: Request, body: DefinitionIn, actor: Actor = Depends(current
 @router.get("/scenarios/{code}", summary="The latest published version of a scenario, with its dependency layers")
 def get_scenario(request: Request, code: str, version: int | None = None) -> dict[str, Any]:
     with get_platform(request).db.read() as conn:
-        sc = h.load_scenario(conn, code, version)
+        sc = h.load_scenario(get_platform(request), conn, code, version)
         grants = sorted(store.grants_of(conn, code))
     return {**sc.as_dict(), "order": sc.order(), "grants": grants}
 

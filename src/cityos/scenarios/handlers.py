@@ -17,7 +17,6 @@ from cityos.core import idempotency
 from cityos.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from cityos.core.outbox import emit
 from cityos.data import model as data_model
-from cityos.data import store as data_store
 from cityos.governance import store as gov_store
 from cityos.identity import audit
 from cityos.identity import store as identity_store
@@ -97,11 +96,17 @@ def retire_scenario(p: Platform, actor: Actor, code: str, version: int) -> dict[
     return {"code": code, "version": version, "status": "retired"}
 
 
-def load_scenario(conn: Connection, code: str, version: int | None = None) -> model.Scenario:
-    row = (store.latest_definition(conn, code) if version is None else store.definition(conn, code, version))
-    if row is None or (version is not None and row["status"] != "published"):
+def load_scenario(p: Platform, conn: Connection, code: str, version: int | None = None) -> model.Scenario:
+    """The latest published definition, or a given version even if retired since (the submissions made
+    on it still need it); parsed once per process, since a published version never changes."""
+    ref = store.definition_ref(conn, code, version)
+    if ref is None:
         raise NotFound(f"no published scenario {code}" + (f" version {version}" if version else ""), field="scenario")
-    return model.parse_scenario(row["definition"], DATASET_FIELDS)
+    cache: dict[int, model.Scenario] = p.extras.setdefault("scenarios.parsed", {})  # type: ignore[assignment]
+    sc = cache.get(ref["id"])
+    if sc is None:
+        sc = cache[ref["id"]] = model.parse_scenario(store.definition_body(conn, ref["id"]), DATASET_FIELDS)
+    return sc
 
 
 def grant_data(p: Platform, actor: Actor, code: str, refs: list[str]) -> dict[str, Any]:
@@ -122,39 +127,33 @@ def grant_data(p: Platform, actor: Actor, code: str, refs: list[str]) -> dict[st
 
 # --- the applicant -----------------------------------------------------------------------------
 
-def _applicant(conn: Connection, actor: Actor) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _applicant_user(conn: Connection, actor: Actor) -> dict[str, Any]:
     actor.require("scenario.apply")
     user = identity_store.user_by_name(conn, actor.username)
     if user is None:
         raise Forbidden("only a registered citizen applies", field="Authorization")
-    resident = None
-    if user.get("id_number"):
-        row = conn.execute(select(data_store.residents).where(
-            data_store.residents.c.id_number == user["id_number"])).mappings().first()
-        resident = dict(row) if row else None
-    return user, resident
+    return user
 
 
 def prefill(p: Platform, actor: Actor, code: str, consent: bool) -> dict[str, Any]:
     """The form as far as the base databases fill it, for the signed-in applicant, with consent only."""
     now = p.clock.now()
     with p.db.begin() as conn:
-        sc = load_scenario(conn, code)
-        user, _resident = _applicant(conn, actor)
+        sc = load_scenario(p, conn, code)
+        user = _applicant_user(conn, actor)
         if not consent:
             return {"scenario": code, "values": {}, "prefilled": [], "consent_needed": [f.prefill.ref for f in sc.fields if f.prefill]}
         model.check_grants(sc, store.grants_of(conn, code))
-        values = _prefilled(conn, sc, user)
+        rows = (store.applicant_rows(conn, user["id_number"], {pf.dataset for pf in sc.prefills})
+                if user.get("id_number") else {})
+        values = prefill_values(sc, rows)
         audit.record(conn, actor, "scenario.prefill", "resident", user.get("id_number") or actor.username, now,
                      details={"scenario": code, "fields": sorted(values)})
     return {"scenario": code, "values": values, "prefilled": sorted(values), "consent_needed": []}
 
 
-def _prefilled(conn: Connection, sc: model.Scenario, user: dict[str, Any]) -> dict[str, Any]:
+def prefill_values(sc: model.Scenario, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Form values from the applicant's own rows of the base databases (population, e-licences, ...)."""
-    if not user.get("id_number") or not sc.prefills:
-        return {}
-    rows = store.applicant_rows(conn, user["id_number"], {pf.dataset for pf in sc.prefills})
     values: dict[str, Any] = {}
     for f in sc.fields:
         if f.prefill and (row := rows.get(f.prefill.dataset)) is not None:
@@ -182,21 +181,23 @@ def submit(p: Platform, cmd: Submit) -> dict[str, Any]:
                                           "g": cmd.grid_code})
     now = p.clock.now()
     with p.db.begin() as conn:
-        user, resident = _applicant(conn, cmd.actor)
+        user = _applicant_user(conn, cmd.actor)
         if key and (seen := idempotency.lookup(conn, f"scenario:{cmd.actor.username}", key, body_hash)) is not None:
             return dict(seen[1])
-        sc = load_scenario(conn, cmd.scenario)
+        sc = load_scenario(p, conn, cmd.scenario)
         if sc.prefills and not cmd.consent:
             raise ValidationError("this scenario reads your records in the base databases; consent is needed",
                                   field="consent")
+        datasets = {pf.dataset for pf in sc.prefills} if cmd.consent else set()
+        rows = store.applicant_rows(conn, user["id_number"], {"population", *datasets}) if user.get("id_number") else {}
         if cmd.consent:
             model.check_grants(sc, store.grants_of(conn, sc.code))
-        form = model.check_form(sc, {**_prefilled(conn, sc, user), **cmd.form} if cmd.consent else cmd.form)
+        form = model.check_form(sc, {**prefill_values(sc, rows), **cmd.form} if cmd.consent else cmd.form)
         materials = model.check_materials(sc, cmd.materials)
-        grid = cmd.grid_code or (resident or {}).get("grid_code")
+        grid = cmd.grid_code or rows.get("population", {}).get("grid_code")
         if not grid:
             raise ValidationError("your residence is not in the population database; give grid_code", field="grid_code")
-        if grid not in p.geo.index().parent:
+        if grid not in p.geo.index().parent or len(grid) != 15:
             raise ValidationError(f"grid {grid} does not exist", field="grid_code")
         district = grid[:6]
         sid = store.insert_submission(conn, {
@@ -207,25 +208,43 @@ def submit(p: Platform, cmd: Submit) -> dict[str, Any]:
             "created_at": now, "updated_at": now})
         number = f"YJS{now:%Y%m%d}{sid:08d}"
         store.set_number(conn, sid, number)
-        rows = []
+        # Nothing is complete yet, so the matters that need nothing are queued as they are written
+        # (the same rule _advance applies later, without reading back what was just inserted).
+        ready = model.ready_to_queue(sc, {m.code: model.Child(m.code, "waiting") for m in sc.matters})
+        children, notices = [], []
+        evs = [{"submission_id": sid, "matter_code": None, "action": "submit", "actor": cmd.actor.username,
+                "at": now, "note": None}]
         for m in sc.matters:
             division = district if m.level == "district" else district[:2] + "0000"
-            rows.append({"submission_id": sid, "matter_code": m.code, "division_code": division,
-                         "department_unit": f"D-{division}-{m.department}", "state": "waiting",
-                         "materials": materials.get(m.code, {}), "inputs": {}, "outputs": {}, "attempt": 1,
-                         "reason": None, "deadline": None, "overdue": False, "queued_at": None, "handled_by": None,
-                         "updated_at": now})
-        store.insert_matters(conn, rows)
-        store.add_events(conn, [{"submission_id": sid, "matter_code": None, "action": "submit",
-                                 "actor": cmd.actor.username, "at": now, "note": None}])
-        queued = _advance(p, conn, sc, sid, cmd.actor.username)
+            unit = f"D-{division}-{m.department}"
+            queued = m.code in ready
+            children.append({"submission_id": sid, "matter_code": m.code, "division_code": division,
+                             "department_unit": unit, "state": "queued" if queued else "waiting",
+                             "materials": materials.get(m.code, {}), "inputs": {}, "outputs": {}, "attempt": 1,
+                             "reason": None, "deadline": now + timedelta(days=m.time_limit_days) if queued else None,
+                             "overdue": False, "queued_at": now if queued else None, "handled_by": None,
+                             "updated_at": now})
+            if queued:
+                notices.append(_queue_notice(number, m, unit, now))
+                evs.append({"submission_id": sid, "matter_code": m.code, "action": "queue",
+                            "actor": cmd.actor.username, "at": now, "note": unit})
+        store.insert_matters(conn, children)
+        store.add_events(conn, evs)
+        gov_store.notify(conn, notices)
+        emit(conn, "scenarios.queued", {"number": number, "matters": ready}, now)
         audit.record(conn, cmd.actor, "scenario.submit", "scenario_submission", number, now, node=grid,
                      details={"scenario": sc.code, "version": sc.version})
         result = {"number": number, "scenario": sc.code, "version": sc.version, "state": "in_progress",
-                  "queued": queued, "matters": [m.code for m in sc.matters]}
+                  "queued": ready, "matters": [m.code for m in sc.matters]}
         if key:
             idempotency.remember(conn, f"scenario:{cmd.actor.username}", key, body_hash, 201, result, now)
     return result
+
+
+def _queue_notice(number: str, m: model.Matter, unit: str, now: Any) -> dict[str, Any]:
+    return {"recipient_unit": unit, "recipient_user": None, "kind": "scenario.matter",
+            "title": f"一件事待办 {number} {m.name_zh}", "body": f"{m.name_en}: a new application", "case_id": None,
+            "created_at": now}
 
 
 def _children(conn: Connection, sid: int) -> tuple[list[dict[str, Any]], dict[str, model.Child]]:
@@ -247,9 +266,7 @@ def _advance(p: Platform, conn: Connection, sc: model.Scenario, sid: int, actor:
         if store.update_matter(conn, r["id"], "waiting", {"state": "queued", "inputs": model.inputs_for(sc, code, children),
                                                          "deadline": deadline, "queued_at": now, "updated_at": now}):
             children[code].state = "queued"
-            notices.append({"recipient_unit": r["department_unit"], "recipient_user": None, "kind": "scenario.matter",
-                            "title": f"一件事待办 {sub['number']} {m.name_zh}", "body": f"{m.name_en}: a new application",
-                            "case_id": None, "created_at": now})
+            notices.append(_queue_notice(sub["number"], m, r["department_unit"], now))
             evs.append({"submission_id": sid, "matter_code": code, "action": "queue", "actor": actor, "at": now,
                         "note": r["department_unit"]})
     gov_store.notify(conn, notices)
@@ -317,7 +334,7 @@ def act_on_matter(p: Platform, cmd: ActOnMatter) -> dict[str, Any]:
         if len(reason) > 1000:
             raise ValidationError("is longer than 1000 characters", field="reason")
         sub = store.submission_by_id(conn, row["submission_id"], for_update=True)
-        sc = load_scenario(conn, sub["scenario_code"], sub["version"])
+        sc = load_scenario(p, conn, sub["scenario_code"], sub["version"])
         values: dict[str, Any] = {"state": to, "updated_at": now, "handled_by": cmd.actor.username,
                                   "reason": reason or None}
         if cmd.action == "complete":
@@ -375,11 +392,11 @@ def correct(p: Platform, cmd: Correct) -> dict[str, Any]:
     """Fix only the rejected part: its fields and materials; the other matters are left as they are."""
     now = p.clock.now()
     with p.db.begin() as conn:
-        _applicant(conn, cmd.actor)
+        _applicant_user(conn, cmd.actor)
         sub = store.submission_by_number(conn, cmd.number, for_update=True)
         if sub is None or sub["applicant_user"] != cmd.actor.username:
             raise NotFound(f"you have no submission {cmd.number}", field="number")
-        sc = load_scenario(conn, sub["scenario_code"], sub["version"])
+        sc = load_scenario(p, conn, sub["scenario_code"], sub["version"])
         try:
             m = sc.matter(cmd.matter)
         except KeyError:
@@ -412,7 +429,7 @@ def status(p: Platform, actor: Actor, number: str) -> dict[str, Any]:
             raise NotFound(f"no submission {number}", field="number")
         if sub["applicant_user"] != actor.username:
             actor.require("scenario.read", sub["grid_code"])
-        sc = load_scenario(conn, sub["scenario_code"], sub["version"])
+        sc = load_scenario(p, conn, sub["scenario_code"], sub["version"])
         rows = store.matters_of(conn, sub["id"])
         evs = store.events_of(conn, sub["id"])
         units = store.units_by_code(conn, sorted({r["department_unit"] for r in rows}))

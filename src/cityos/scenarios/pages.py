@@ -74,7 +74,7 @@ def apply_page(request: Request, code: str, consent: bool = False) -> Response:
         return actor
     p = get_platform(request)
     with p.db.read() as conn:
-        sc = h.load_scenario(conn, code)
+        sc = h.load_scenario(p, conn, code)
     values: dict[str, Any] = {}
     error = None
     if consent:
@@ -95,7 +95,7 @@ async def apply_submit(request: Request, code: str) -> Response:
     form = await request.form()
     check_csrf(request, str(form.get("csrf_token") or ""))
     with p.db.read() as conn:
-        sc = h.load_scenario(conn, code)
+        sc = h.load_scenario(p, conn, code)
     values: dict[str, Any] = {}
     for f in sc.fields:
         raw = form.get(f"f_{f.name}")
@@ -138,7 +138,7 @@ def track(request: Request, number: str) -> Response:
     p = get_platform(request)
     st = h.status(p, actor, number)
     with p.db.read() as conn:
-        sc = h.load_scenario(conn, st["scenario"], st["version"])
+        sc = h.load_scenario(p, conn, st["scenario"], st["version"])
     return render(request, "scenarios/track.html", st=st, sc=sc, csrf=_csrf(request),
                   graph=graph(sc, {m["code"]: m["state"] for m in st["matters"]}),
                   error=request.query_params.get("error"))
@@ -220,7 +220,7 @@ def design(request: Request, code: str, version: int | None = None) -> Response:
     actor.require("scenario.design")
     p = get_platform(request)
     with p.db.read() as conn:
-        sc = h.load_scenario(conn, code, version)
+        sc = h.load_scenario(p, conn, code, version)
         row = store.definition(conn, code, sc.version)
         grants = sorted(store.grants_of(conn, code))
     return render(request, "scenarios/design.html", sc=sc, source=row["source"] if row else "", graph=graph(sc),
@@ -238,7 +238,7 @@ async def design_check(request: Request, code: str) -> Response:
     p = get_platform(request)
     source = str(form.get("source") or "")
     with p.db.read() as conn:
-        current = h.load_scenario(conn, code)
+        current = h.load_scenario(p, conn, code)
         grants = sorted(store.grants_of(conn, code))
     try:
         sc = h.validate_definition(source)

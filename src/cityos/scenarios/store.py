@@ -127,6 +127,21 @@ def definition(conn: Connection, code: str, version: int) -> dict[str, Any] | No
     return dict(row) if row else None
 
 
+def definition_ref(conn: Connection, code: str, version: int | None) -> dict[str, Any] | None:
+    """Id, version and status of a version, or of the latest published one (no body: cheap)."""
+    q = select(definitions.c.id, definitions.c.version, definitions.c.status).where(definitions.c.code == code)
+    if version is None:
+        q = q.where(definitions.c.status == "published").order_by(definitions.c.version.desc()).limit(1)
+    else:
+        q = q.where(definitions.c.version == version)
+    row = conn.execute(q).mappings().first()
+    return dict(row) if row else None
+
+
+def definition_body(conn: Connection, definition_id: int) -> Any:
+    return conn.execute(select(definitions.c.definition).where(definitions.c.id == definition_id)).scalar_one()
+
+
 def list_definitions(conn: Connection) -> list[dict[str, Any]]:
     q = select(definitions.c.code, definitions.c.version, definitions.c.status, definitions.c.name_zh,
                definitions.c.name_en, definitions.c.published_at, definitions.c.definition
