@@ -8,7 +8,8 @@ bulk load) the store asks `Database.is_postgres`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,12 +105,60 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     )
 
 
+WRITER_WAIT_S = 30.0  # as SQLite's busy timeout
+SIGNALS = "cityos_signals"  # key in a connection's info: the channels its open transaction signals
+
+
+def signal(conn: Connection, channel: str) -> None:
+    """Say that this transaction wrote something the live readers of `channel` wait for.
+
+    They are woken once it commits (never if it rolls back): in this process by the
+    callbacks of `Database.on_commit`, in other processes by PostgreSQL's NOTIFY, which
+    the server delivers at commit to every session that LISTENs on `cityos_<channel>`.
+    Readers keep a slow poll as well, so a lost wake-up delays a row but never loses it."""
+    pending: set[str] = conn.info.setdefault(SIGNALS, set())
+    if channel not in pending:
+        pending.add(channel)
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_notify(:c, '')"), {"c": f"cityos_{channel}"})
+
+
 class Database:
     """The engine plus the few things that differ between engines."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
+        self._on_commit: dict[str, list[Callable[[], None]]] = {}
+        self._on_commit_lock = threading.Lock()
+        # SQLite has one writer at a time. Writers of this process queue here and are woken the
+        # moment the writer before them ends; waiting in SQLite's busy handler instead means
+        # sleeping in steps of up to 100 ms, and the unlucky waiters lose again and again.
+        self._writer = threading.Lock()
+
+    def on_commit(self, channel: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` (in the committing thread; keep it short) after each transaction of this
+        process that `signal`led `channel` has committed. Returns the function that stops it."""
+        with self._on_commit_lock:
+            self._on_commit.setdefault(channel, []).append(callback)
+
+        def remove() -> None:
+            with self._on_commit_lock:
+                callbacks = self._on_commit.get(channel, [])
+                if callback in callbacks:
+                    callbacks.remove(callback)
+
+        return remove
+
+    def _committed(self, channels: set[str]) -> None:
+        for channel in channels:
+            for callback in list(self._on_commit.get(channel, ())):
+                try:
+                    callback()
+                except Exception:  # a waker must not fail the request that has committed
+                    from cityos.core.logging import get_logger
+
+                    get_logger("cityos.db").warning("db.on_commit_failed", channel=channel, exc_info=True)
 
     @property
     def is_postgres(self) -> bool:
@@ -126,19 +175,31 @@ class Database:
         On SQLite a writing transaction takes the write lock at BEGIN, so two
         writers queue instead of failing later with "database is locked".
         """
+        signalled: set[str] | None = None
+        queued = write and self.is_sqlite
+        if queued and not self._writer.acquire(timeout=WRITER_WAIT_S):
+            raise Unavailable("the database is busy with other writes; try again shortly")
         try:
             with self.engine.connect() as conn:
                 if write and self.is_sqlite:
                     conn.info["immediate"] = True
+                conn.info.pop(SIGNALS, None)  # left by a use outside this method: not ours to fire
                 try:
                     with conn.begin():
                         yield conn
+                    signalled = conn.info.pop(SIGNALS, None)
                 finally:
                     conn.info.pop("immediate", None)
+                    conn.info.pop(SIGNALS, None)
         except OperationalError as exc:
             if _is_connection_error(exc):
                 raise Unavailable("the database is not reachable right now; try again shortly") from exc
             raise
+        finally:
+            if queued:
+                self._writer.release()
+        if signalled:
+            self._committed(signalled)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
