@@ -10,8 +10,9 @@ of commits costs a few queries, not one per commit and never one per client.
 
 Cost: one `id > n` query per read whatever the number of open streams, plus one catch-up
 query when a stream (re)connects with `Last-Event-ID`. Each row is matched in memory
-against the connections' user and units. The reads run on their own thread limiter, so a
-queue of requests waiting for worker threads does not hold up the streams.
+against the connections' user and units. The reads run on a thread limiter and a
+database connection of their own, so a burst of requests queueing for worker threads or
+pooled connections does not hold up the streams.
 
 Ids are handed out before commit on PostgreSQL, so a notice with a lower id can
 appear after a higher one. The reader therefore keeps a low-water mark: it asks
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
+from cityos.core.db import Database
 from cityos.core.wakeup import Wakeup
 from cityos.governance import notify_store as ns
 
@@ -67,6 +69,7 @@ class LiveHub:
         self.queries = 0  # reads run (for the figures and the tests)
         self.wakeup: Wakeup | None = None
         self._limiter: anyio.CapacityLimiter | None = None
+        self._db: Database | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def subscribe(self, user: str, units: list[str]) -> Subscription:
@@ -76,6 +79,8 @@ class LiveHub:
         try:
             if self._limiter is None:
                 self._limiter = anyio.CapacityLimiter(1)
+            if self._db is None:  # its own connection: a read never queues behind requests for the shared pool
+                self._db = Database(self.p.db.url, pool_size=1)
             if self.wakeup is None:  # listen before taking the mark: nothing commits unheard in between
                 self.wakeup = Wakeup(self.p.db, "notifications")
             if self.low is None:
@@ -93,11 +98,13 @@ class LiveHub:
         self.subs.discard(sub)
 
     def _max_id(self) -> int:
-        with self.p.db.read() as conn:
+        assert self._db is not None
+        with self._db.read() as conn:
             return ns.max_notification_id(conn)
 
     def _fetch(self, after: int) -> list[dict[str, Any]]:
-        with self.p.db.read() as conn:
+        assert self._db is not None
+        with self._db.read() as conn:
             return ns.newer_than(conn, after, BATCH)
 
     async def _run(self) -> None:
@@ -121,6 +128,9 @@ class LiveHub:
             if self.wakeup is not None:
                 self.wakeup.close()
                 self.wakeup = None
+            if self._db is not None:
+                self._db.dispose()
+                self._db = None
 
     async def poll_once(self) -> int:
         assert self.low is not None
