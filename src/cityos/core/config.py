@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     rate_limit_key_per_minute: int = Field(default=6000, ge=1, description="requests per API key or token per minute")
     public_url: str = Field(default="http://127.0.0.1:8000",
                             description="where this CityOS answers (health probes of its own components)")
+    assistant_llm_url: str | None = Field(default=None, description="optional OpenAI-compatible endpoint (…/v1) for "
+                                          "free-form answers; unset = templates and search hits only")
+    assistant_llm_model: str = "default"
+    assistant_llm_key: str | None = None
+    assistant_llm_timeout_s: float = Field(default=20.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
