@@ -278,14 +278,14 @@ def link_demo_citizen(conn: Connection, username: str) -> str | None:
     from cityos.data.store import residents
     from cityos.identity.store import users
 
-    row = conn.execute(select(residents.c.id_number, residents.c.name, residents.c.phone)
+    row = conn.execute(select(residents.c.id_number, residents.c.name)
                        .where(residents.c.status == "active", residents.c.gender == "F",
                               residents.c.household_role.in_(("spouse", "head")))
                        .order_by(residents.c.id_number).limit(1)).first()
     if row is None:
         return None
     conn.execute(update(users).where(users.c.username == username)
-                 .values(id_number=row.id_number, display_name=row.name, phone=row.phone or "13800000000"))
+                 .values(id_number=row.id_number, display_name=row.name))
     return str(row.name)
 
 
