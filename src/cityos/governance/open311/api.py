@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import and_, func, select, true
 from sqlalchemy.engine import Connection
 
@@ -37,7 +38,7 @@ from cityos.governance.open311.model import (
 )
 from cityos.identity.handlers import credential_actor
 from cityos.identity.model import Actor
-from cityos.identity.web import client_ip, current_actor
+from cityos.identity.web import client_ip, current_actor, rate_limit
 from cityos.web.deps import get_platform
 from cityos.web.errors import register_renderer
 
@@ -167,16 +168,25 @@ def _place_address(conn: Connection, text: str) -> str | None:
 @open311.post("/requests.{fmt}", summary="Create a service request")
 async def create_request(request: Request, fmt: str) -> Response:
     _fmt("requests." + fmt)
-    p = get_platform(request)
     params = await _params(request)
+    # The rest reads and writes the database: off the event loop, like the native API's sync
+    # endpoints, or every request of the process would wait for each one's queries in turn.
+    return await run_in_threadpool(_create_request, request, fmt, params)
+
+
+def _create_request(request: Request, fmt: str, params: dict[str, Any]) -> Response:
+    p = get_platform(request)
     _check_jurisdiction(request, params)
     key = params.get("api_key")
     if not key:
         raise Forbidden("api_key is required to create requests", field="api_key")
+    ip = client_ip(request)
+    rate_limit(request, f"ip:{ip}", p.settings.rate_limit_ip_per_minute)
     try:
-        actor = credential_actor(p, key, client_ip(request))
+        actor = credential_actor(p, key, ip)
     except CityOSError:
         raise Forbidden("api_key is not valid (unknown, expired or revoked)", field="api_key") from None
+    rate_limit(request, f"key:{key[:12]}", p.settings.rate_limit_key_per_minute)
     code = params.get("service_code")
     if not code:
         raise ValidationError("service_code is required", field="service_code")
