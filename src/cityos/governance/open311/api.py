@@ -15,9 +15,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy import and_, func, select, true
 from sqlalchemy.engine import Connection
+from starlette.concurrency import run_in_threadpool
 
 from cityos.core import jobs
 from cityos.core.errors import CityOSError, Forbidden, NotFound, ValidationError
