@@ -290,24 +290,24 @@ def token(request: Request, name: str) -> Response:
     return _answer(fmt, "service_requests", "request", [{"service_request_id": number, "token": tok}])
 
 
-def _request_out(p: Any, conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _request_out(p: Any, conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
     cats = h.catalog(p).get().categories
-    notes = store.last_notes(conn, [r["id"] for r in rows])
-    masters = store.master_states(conn, [r["master_id"] for r in rows if r["master_id"]])
+    notes = store.last_notes(conn, [r.id for r in rows])
+    masters = store.master_states(conn, [r.master_id for r in rows if r.master_id])
     out = []
     for r in rows:
-        state, updated = r["state"], r["updated_at"]
-        if r["master_id"] and r["master_id"] in masters:  # merged: the master's outcome is this request's
-            state, updated = masters[r["master_id"]]
-        cat = cats.get(r["category_code"])
+        state, updated = r.state, r.updated_at
+        if r.master_id and r.master_id in masters:  # merged: the master's outcome is this request's
+            state, updated = masters[r.master_id]
+        cat = cats.get(r.category_code)
         out.append({
-            "service_request_id": r["number"], "status": "closed" if state in CLOSED else "open",
-            "status_notes": notes.get(r["id"]), "service_name": cat.name_zh if cat else r["category_code"],
-            "service_code": r["category_code"], "description": r["description"],
-            "agency_responsible": r.get("unit_name") or r["handler_unit"], "service_notice": None,
-            "requested_datetime": w3c(r["created_at"], LOCAL), "updated_datetime": w3c(updated, LOCAL),
-            "expected_datetime": w3c(r["deadline"], LOCAL), "address": r["address"], "address_id": r.get("address_id"),
-            "zipcode": None, "lat": r["lat"], "long": r["lon"], "media_url": r.get("media_url"),
+            "service_request_id": r.number, "status": "closed" if state in CLOSED else "open",
+            "status_notes": notes.get(r.id), "service_name": cat.name_zh if cat else r.category_code,
+            "service_code": r.category_code, "description": r.description,
+            "agency_responsible": r.unit_name or r.handler_unit, "service_notice": None,
+            "requested_datetime": w3c(r.created_at, LOCAL), "updated_datetime": w3c(updated, LOCAL),
+            "expected_datetime": w3c(r.deadline, LOCAL), "address": r.address, "address_id": r.address_id,
+            "zipcode": None, "lat": r.lat, "long": r.lon, "media_url": r.media_url,
         })
     return out
 

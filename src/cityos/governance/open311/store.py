@@ -57,7 +57,7 @@ def set_case(conn: Connection, rid: int, case_id: int) -> None:
     conn.execute(update(open311_requests).where(open311_requests.c.id == rid).values(case_id=case_id, pending=None))
 
 
-def requests(conn: Connection, where: ColumnElement[bool], limit: int) -> list[dict[str, Any]]:
+def requests(conn: Connection, where: ColumnElement[bool], limit: int) -> list[Any]:
     """Public cases joined with their Open311 details and the responsible unit's name."""
     c = cases.c
     # Only the columns a request shows: the JSON and the other datetime columns of a case cost
@@ -68,7 +68,7 @@ def requests(conn: Connection, where: ColumnElement[bool], limit: int) -> list[d
          .select_from(cases.outerjoin(open311_requests, open311_requests.c.case_id == cases.c.id)
                       .outerjoin(org_units, org_units.c.code == cases.c.handler_unit))
          .where(and_(cases.c.source == "public", where)).order_by(cases.c.created_at.desc()).limit(limit))
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return list(conn.execute(q).all())  # rows, read by attribute: no dict per row
 
 
 def last_notes(conn: Connection, case_ids: list[int]) -> dict[int, str]:
