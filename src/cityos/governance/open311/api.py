@@ -24,7 +24,7 @@ from cityos.core.errors import CityOSError, Forbidden, NotFound, ValidationError
 from cityos.geo import store as geo_store
 from cityos.governance import handlers as h
 from cityos.governance import store as gstore
-from cityos.governance.model import LOCAL, Category
+from cityos.governance.model import LOCAL, STATES, Category
 from cityos.governance.open311 import store
 from cityos.governance.open311.model import (
     MAX_DESCRIPTION,
@@ -47,6 +47,7 @@ SPEC = "http://wiki.open311.org/GeoReport_v2"
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 CONFIG = json.loads((Path(__file__).parent.parent / "data" / "open311.json").read_text(encoding="utf-8"))
 CLOSED = ("closed", "evaluated", "cancelled")
+NOT_CLOSED = tuple(s for s in STATES if s not in CLOSED)  # Open311 "open" (merged ones too)
 MAX_RANGE = timedelta(days=90)
 MAX_RESULTS = 1000
 
@@ -334,16 +335,24 @@ def list_requests(request: Request, fmt: str) -> Response:
         if end - start > MAX_RANGE:
             raise ValidationError("the date range may span at most 90 days", field="start_date")
         where = and_(c.c.created_at >= start, c.c.created_at <= end)
-        if "service_code" in q:
-            where = and_(where, c.c.category_code.in_([s.strip() for s in q["service_code"].split(",")]))
+        codes = [s.strip() for s in q["service_code"].split(",")] if "service_code" in q else None
+        if codes is not None:
+            where = and_(where, c.c.category_code.in_(codes))
         if "status" in q:
             wanted = {s.strip() for s in q["status"].split(",")}
             if not wanted <= {"open", "closed"}:
                 raise ValidationError("status must be open, closed or both", field="status")
-            if wanted == {"open"}:
-                where = and_(where, c.c.state.not_in(CLOSED))
-            elif wanted == {"closed"}:
+            if wanted == {"closed"}:  # most cases of a window are closed: the ordered scan finds them soon
                 where = and_(where, c.c.state.in_(CLOSED))
+            elif wanted == {"open"}:
+                with p.db.read() as conn:
+                    # The newest cases of each open state apart, then the newest of those: an ordered scan
+                    # of the window would walk past every closed case to find the few still open.
+                    newest = store.newest_ids(conn, and_(c.c.created_at >= start, c.c.created_at <= end), codes,
+                                              NOT_CLOSED, MAX_RESULTS)
+                    rows = store.requests(conn, c.c.id.in_(newest), MAX_RESULTS) if newest else []
+                    data = _request_out(p, conn, rows)
+                return _answer(fmt, "service_requests", "request", data)
     with p.db.read() as conn:
         rows = store.requests(conn, where, MAX_RESULTS)
         data = _request_out(p, conn, rows)
