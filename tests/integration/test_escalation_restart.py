@@ -43,7 +43,9 @@ def test_a_killed_worker_does_not_lose_or_double_an_escalation(seeded: Platform,
                                               source="grid"))
     cid = case["id"]
     with seeded.db.begin() as conn:  # a deadline just ahead, in real time
-        store.update_case(conn, cid, {"deadline": seeded.clock.now() + timedelta(seconds=1)})
+        current = store.get_case(conn, cid)
+        assert current is not None
+        store.update_case(conn, current, {"deadline": seeded.clock.now() + timedelta(seconds=1)})
         before = store.get_case(conn, cid)
     assert before is not None and before["owner_level"] == "district"  # escalates once, to the city, and stops there
 

@@ -222,7 +222,7 @@ def test_a_bundled_application_is_approved_part_by_part_and_provisions_access(pl
     assert [tuple(x) for x in g] == [("gateway", "op.500101"), ("record", "op.500101")]
 
 
-def test_search_facets_follow_the_filters_and_the_scope(platform: Platform) -> None:
+def test_search_facets_follow_the_filters_and_the_scope(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
     p = platform
     for i in range(6):
         reg(p, f"APP-{i}", "application", app(f"s{i}"), division=D1 if i < 4 else D2, tags=("gov",) if i % 2 else ())
@@ -250,21 +250,89 @@ def test_search_facets_follow_the_filters_and_the_scope(platform: Platform) -> N
                                            limit=50, offset=0)
         assert sorted(r["code"] for r in rows) == ["APP-0", "APP-1", "APP-2", "APP-3", "CMP-1", "CMP-2"]
         assert total == 6 and facets["state"] == {"draft": 3, "submitted": 1, "online": 2}
+        assert facets["tags"] == {"gov": 4, "ai": 2} and facets["owner_unit"] == {f"U-{D1}": 4, f"U-{CITY}": 2}
+        _, _, facets = store.search(conn, admin(D1).scope("ledger.read"), q=None, filters={"state": ["draft"]},
+                                    tag_list=[], limit=50, offset=0)
+        assert facets["tags"] == {"gov": 2} and facets["owner_unit"] == {f"U-{D1}": 3}
+        # Free text: any case, Chinese substrings, wildcards taken literally.
+        for q, n, first in (("app-3", 1, "APP-3"), ("源 CMP", 3, "CMP-2"), ("P-", 9, "CMP-2"), ("APP_3", 0, None)):
+            rows, total, _ = store.search(conn, everyone, q=q, filters={}, tag_list=[], limit=50, offset=0)
+            assert (total, len(rows), rows[0]["code"] if rows else None) == (n, n, first), q
+        # A substring in more rows than twice the sample: counted over the newest matches (on
+        # PostgreSQL by the row-by-row walk instead of the trigram index).
+        monkeypatch.setattr(store, "SAMPLE", 2)
+        rows, total, facets = store.search(conn, everyone, q="资源", filters={"rtype": ["application"]}, tag_list=[],
+                                           limit=1, offset=1)
+        assert total == 2 and [r["code"] for r in rows] == ["APP-4"] and facets["rtype"] == {"application": 2}
         # An owner filter is counted over the matching rows themselves.
         rows, total, facets = store.search(conn, everyone, q=None, filters={"owner_unit": [f"U-{D2}"]}, tag_list=[],
                                            limit=50, offset=0)
         assert total == 2 and facets["owner_unit"] == {f"U-{D2}": 2}
     # The counts kept in step with every write equal a recount from scratch.
-    cubes = (store.counts, store.owner_counts, store.tag_counts)
+    cubes = (store.counts, store.owner_counts, store.tag_counts, store.owner_totals, store.tag_totals)
 
     def snapshot() -> list[set[tuple[Any, ...]]]:
         with p.db.read() as conn:
-            return [{tuple(r) for r in conn.execute(select(t)).all() if r[-1]} for t in cubes]
+            return [{tuple(r) for r in conn.execute(select(t)).all() if r._mapping["n"]} for t in cubes]
 
     kept = snapshot()
     with p.db.begin() as conn:
         store.rebuild_counts(conn)
     assert snapshot() == kept
+
+
+def test_search_totals_facets_and_pages_equal_a_recount_for_every_kind_of_scope(platform: Platform) -> None:
+    p = platform
+    T2 = "500102009"  # a root ending in 9: the index range bound carries
+    states = ("draft", "online", "offline", "online", "retired")
+    for i in range(20):
+        division = (D1, D2, T1, T2, CITY)[i % 5]
+        reg(p, f"APP-{i:02d}", "application", app(f"r{i}"), division=division, state=states[i % 7 % 5],
+            tags=(("gov", "ai"), ("gov",), (), ("ai",))[i % 4])
+    for i in range(4):
+        reg(p, f"CMP-r{i}", "component", comp(f"r{i}"), division=CITY, state=("online", "draft")[i % 2],
+            tags=("ai",) if i % 3 else ())
+    with p.db.read() as conn:
+        everything = [dict(r) for r in conn.execute(select(store.resources)).mappings()]
+        tag_map = store.tags_of(conn, [r["id"] for r in everything])
+    scopes = {"all": SYSTEM.scope("ledger.read"), "district": admin(D1).scope("ledger.read"),
+              "township": admin(T1).scope("ledger.read"), "district+township": Actor(
+                  user_id=1, username="x", grants=(Grant("resource_admin", D1), Grant("resource_admin", T2)),
+                  via="token").scope("ledger.read")}
+    cases: list[dict[str, list[str]]] = [{}, {"state": ["online"]}, {"rtype": ["application"], "level": ["township"]},
+                                         {"state": ["draft", "retired"]}]
+    for scope_name, scope in scopes.items():
+        def seen(r: dict[str, Any], sc: Any = scope) -> bool:
+            return bool(sc.all or any(r["division_code"].startswith(x) for x in sc.roots)
+                        or (r["level"] == "city" and r["state"] == "online"))
+
+        for filters in cases:
+            def match(r: dict[str, Any], skip: str | None = None, fs: dict[str, list[str]] = filters) -> bool:
+                return seen(r) and all(r[f] in v for f, v in fs.items() if f != skip)
+
+            with p.db.read() as conn:
+                rows, total, facets = store.search(conn, scope, q=None, filters=filters, tag_list=[], limit=7,
+                                                   offset=2)
+            want = sorted((r for r in everything if match(r)), key=lambda r: -r["id"])
+            label = f"{scope_name} {filters}"
+            assert total == len(want), label
+            assert [r["code"] for r in rows] == [r["code"] for r in want[2:9]], label
+            for f in ("rtype", "state", "level"):
+                counted: dict[str, int] = {}
+                for r in everything:
+                    if match(r, skip=f):
+                        counted[r[f]] = counted.get(r[f], 0) + 1
+                assert facets[f] == counted, f"{label} {f}"
+            owners: dict[str, int] = {}
+            tag_n: dict[str, int] = {}
+            for r in want:
+                owners[r["owner_unit"]] = owners.get(r["owner_unit"], 0) + 1
+                for t in tag_map[r["id"]]:
+                    tag_n[t] = tag_n.get(t, 0) + 1
+            assert facets["owner_unit"] == owners and facets["tags"] == tag_n, label
+    with p.db.read() as conn:  # the statistics board of a township counts its own rows
+        assert store.stats(conn, scopes["township"])["total"] == sum(
+            1 for r in everything if r["division_code"].startswith(T1))
 
 
 def token(client: Any, username: str) -> dict[str, str]:

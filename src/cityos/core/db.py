@@ -123,6 +123,9 @@ class Database:
     def begin(self, *, write: bool = True) -> Iterator[Connection]:
         """A transaction: committed when the block ends, rolled back on error.
 
+        Callables appended to `conn.info["before_commit"]` run (in order, on the same
+        connection) after the block and before the commit; not when the block raised.
+
         On SQLite a writing transaction takes the write lock at BEGIN, so two
         writers queue instead of failing later with "database is locked".
         """
@@ -130,11 +133,17 @@ class Database:
             with self.engine.connect() as conn:
                 if write and self.is_sqlite:
                     conn.info["immediate"] = True
+                # Work a store defers to the end of the transaction (e.g. counters other
+                # transactions also write: their row locks are then held only until commit).
+                conn.info["before_commit"] = []
                 try:
                     with conn.begin():
                         yield conn
+                        for fn in conn.info["before_commit"]:
+                            fn(conn)
                 finally:
                     conn.info.pop("immediate", None)
+                    conn.info.pop("before_commit", None)
         except OperationalError as exc:
             if _is_connection_error(exc):
                 raise Unavailable("the database is not reachable right now; try again shortly") from exc

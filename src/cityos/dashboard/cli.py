@@ -1,4 +1,5 @@
-"""`cityos dashboard import-series FILE`: load indicator series from CSV (all rows or none)."""
+"""`cityos dashboard import-series FILE`: load indicator series from CSV (all rows or none);
+`cityos dashboard rebuild-counters`: recount the open-case counters the screen reads."""
 
 from __future__ import annotations
 
@@ -29,3 +30,18 @@ def import_series(file: Annotated[Path, typer.Argument(help="CSV: name,unit,sour
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"imported {n} values")
+
+
+@dashboard_app.command("rebuild-counters")
+def rebuild_counters() -> None:
+    """Recount the open-case counters per division node from the cases (after a bulk load or a restore)."""
+    import time
+
+    from cityos.cli import platform
+    from cityos.governance import store
+
+    p = platform()
+    t0 = time.perf_counter()
+    with p.db.begin() as conn:
+        rows = store.rebuild_case_counts(conn)
+    typer.echo(f"rebuilt {rows} counter rows in {time.perf_counter() - t0:.1f}s")

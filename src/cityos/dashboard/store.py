@@ -37,6 +37,13 @@ def prefix(node: str) -> str:
     return node[:2] if level_of(node) == "city" else node
 
 
+def subtree(node: str) -> dict[str, str]:
+    """Bounds of the codes in a node's subtree: a range, not LIKE, so that an index on the code
+    serves it on both engines (SQLite's LIKE ignores case; PostgreSQL's needs the C collation)."""
+    p = prefix(node)
+    return {"lo": p, "hi": p[:-1] + chr(ord(p[-1]) + 1)}
+
+
 def _scope_sql(col: str, roots: tuple[str, ...] | None, params: dict[str, Any]) -> str:
     """`roots` None: everything. Otherwise an OR of prefixes (city roots already cut to 2 digits)."""
     if roots is None:
@@ -63,11 +70,41 @@ def children(conn: Connection, node: str) -> list[dict[str, Any]]:
 
 
 def case_figures(conn: Connection, node: str, roots: tuple[str, ...] | None) -> dict[str, Any]:
-    """Open, overdue and emergency cases in the subtree, by child, by category class and by source."""
-    params: dict[str, Any] = {"p": prefix(node) + "%"}
+    """Open, overdue and emergency cases in the subtree, by child, by category class and by state,
+    from the maintained counters (`case_counts`: the node's own rows and its children's)."""
+    from cityos.governance import store as gov_store
+
+    if roots is not None and not any(node.startswith(r) for r in roots):
+        return case_figures_scan(conn, node, roots)  # a subtree only partly in scope (no screen asks for one)
+    city = level_of(node) == "city"
+    by_child: dict[str, dict[str, int]] = {}
+    by_class: dict[str, int] = {}
+    by_state: dict[str, int] = {}
+    total = overdue = emergency = 0
+    for r in gov_store.counts_under(conn, node):
+        c, od = int(r["n"]), bool(r["overdue"])
+        if r["node"] != node:  # a child's rows
+            d = by_child.setdefault(r["node"], {"open": 0, "overdue": 0})
+            d["open"] += c
+            d["overdue"] += c if od else 0
+            if not city:  # below the city, the node's own rows already hold its children's cases
+                continue
+        total += c
+        overdue += c if od else 0
+        emergency += c if r["emergency"] else 0
+        by_class[r["cls"]] = by_class.get(r["cls"], 0) + c
+        by_state[r["state"]] = by_state.get(r["state"], 0) + c
+    return {"open": total, "overdue": overdue, "emergency": emergency,
+            "by_child": by_child, "by_class": by_class, "by_state": by_state}
+
+
+def case_figures_scan(conn: Connection, node: str, roots: tuple[str, ...] | None) -> dict[str, Any]:
+    """The same figures aggregated from the open cases themselves (the recount the counters are
+    checked against; slow at a million open cases)."""
+    params: dict[str, Any] = {**subtree(node)}
     scope = _scope_sql("node", roots, params)
     open_in = _open_in(params)
-    base = f"FROM cases WHERE node LIKE :p AND {scope} AND state IN {open_in}"
+    base = f"FROM cases WHERE node >= :lo AND node < :hi AND {scope} AND state IN {open_in}"
     n = NEXT_LEN.get(level_of(node), 15)
     params["n"] = n
     # One pass over the open cases: grouped by child, category class, state and flags.
@@ -96,69 +133,73 @@ def case_figures(conn: Connection, node: str, roots: tuple[str, ...] | None) -> 
 
 
 def recent_cases(conn: Connection, node: str, roots: tuple[str, ...] | None, limit: int = 50) -> list[dict[str, Any]]:
-    params: dict[str, Any] = {"p": prefix(node) + "%", "lim": limit}
+    """The newest open cases of the subtree. Below the city: the cases of the subtree through the
+    (state, node) index, then the newest of them; the city: the newest cases walking back the ids
+    (its subtree is every case; an index range over all of them would sort a million rows)."""
+    params: dict[str, Any] = {**subtree(node), "lim": limit}
     scope = _scope_sql("node", roots, params)
     open_in = _open_in(params)
+    where = "substr(node, 1, 2) = :lo" if level_of(node) == "city" else "node >= :lo AND node < :hi"
     rows = conn.execute(text(f"SELECT id, number, title, category_code, node, lon, lat, emergency, overdue, created_at "
-                             f"FROM cases WHERE node LIKE :p AND {scope} AND state IN {open_in} "
+                             f"FROM cases WHERE {where} AND {scope} AND state IN {open_in} "
                              f"ORDER BY id DESC LIMIT :lim"), params).mappings().all()
     return [dict(r) for r in rows]
 
 
 def alarm_figures(conn: Connection, node: str, roots: tuple[str, ...] | None) -> dict[str, Any]:
-    params: dict[str, Any] = {"p": prefix(node) + "%"}
+    params: dict[str, Any] = {**subtree(node)}
     scope = _scope_sql("grid_code", roots, params)
     n = NEXT_LEN.get(level_of(node), 15)
     params["n"] = n
     by_child = {k: int(c) for k, c in conn.execute(text(
         "SELECT substr(grid_code, 1, :n), count(*) FROM perception_alarms "
-        f"WHERE grid_code LIKE :p AND {scope} AND cleared_at IS NULL GROUP BY substr(grid_code, 1, :n)"),
+        f"WHERE grid_code >= :lo AND grid_code < :hi AND {scope} AND cleared_at IS NULL GROUP BY substr(grid_code, 1, :n)"),
         params).all()}
     return {"active": sum(by_child.values()), "by_child": by_child}
 
 
 def hazard_board(conn: Connection, node: str, roots: tuple[str, ...] | None) -> dict[str, Any]:
-    params: dict[str, Any] = {"p": prefix(node) + "%"}
+    params: dict[str, Any] = {**subtree(node)}
     scope = _scope_sql("grid_code", roots, params)
     levels = {lv: int(c) for lv, c in conn.execute(text(
-        f"SELECT level, count(*) FROM perception_risk_points WHERE grid_code LIKE :p AND {scope} GROUP BY level"),
+        f"SELECT level, count(*) FROM perception_risk_points WHERE grid_code >= :lo AND grid_code < :hi AND {scope} GROUP BY level"),
         params).all()}
     top = conn.execute(text(
         "SELECT code, name, kind, level, people, lon, lat FROM perception_risk_points "
-        f"WHERE grid_code LIKE :p AND {scope} AND level IN ('red', 'orange', 'yellow') "
+        f"WHERE grid_code >= :lo AND grid_code < :hi AND {scope} AND level IN ('red', 'orange', 'yellow') "
         "ORDER BY CASE level WHEN 'red' THEN 0 WHEN 'orange' THEN 1 ELSE 2 END, code LIMIT 10"), params).mappings().all()
     return {"by_level": levels, "top": [dict(r) for r in top]}
 
 
 def instructions_in_flight(conn: Connection, node: str, roots: tuple[str, ...] | None) -> list[dict[str, Any]]:
     """Instructions issued in the subtree with tasks not yet completed."""
-    params: dict[str, Any] = {"p": prefix(node) + "%"}
+    params: dict[str, Any] = {**subtree(node)}
     scope = _scope_sql("i.issuer_node", roots, params)
     rows = conn.execute(text(
         "SELECT i.id, i.title, i.urgency, i.issuer_node, i.complete_deadline, count(t.id) AS open_tasks "
         "FROM instructions i JOIN instruction_tasks t ON t.instruction_id = i.id "
-        f"WHERE i.issuer_node LIKE :p AND {scope} AND t.state <> 'completed' "
+        f"WHERE i.issuer_node >= :lo AND i.issuer_node < :hi AND {scope} AND t.state <> 'completed' "
         "GROUP BY i.id, i.title, i.urgency, i.issuer_node, i.complete_deadline ORDER BY i.id DESC LIMIT 10"),
         params).mappings().all()
     return [dict(r) for r in rows]
 
 
 def emergencies_open(conn: Connection, node: str, roots: tuple[str, ...] | None) -> list[dict[str, Any]]:
-    params: dict[str, Any] = {"p": prefix(node) + "%"}
+    params: dict[str, Any] = {**subtree(node)}
     scope = _scope_sql("node", roots, params)
     rows = conn.execute(text(
         "SELECT id, case_id, category_code, node, lon, lat, casualties, created_at FROM emergency_reports "
-        f"WHERE node LIKE :p AND {scope} AND resolved_at IS NULL ORDER BY id DESC LIMIT 20"), params).mappings().all()
+        f"WHERE node >= :lo AND node < :hi AND {scope} AND resolved_at IS NULL ORDER BY id DESC LIMIT 20"), params).mappings().all()
     return [dict(r) for r in rows]
 
 
 def enterprises_by_industry(conn: Connection, node: str, roots: tuple[str, ...] | None) -> dict[str, int]:
     """Legal entities by industry section (GB/T 4754 letter), if the base database is loaded."""
-    params: dict[str, Any] = {"p": prefix(node) + "%"}
+    params: dict[str, Any] = {**subtree(node)}
     scope = _scope_sql("grid_code", roots, params)
     rows = conn.execute(text(
         "SELECT substr(industry_code, 1, 1), count(*) FROM legal_entities "
-        f"WHERE grid_code LIKE :p AND {scope} GROUP BY substr(industry_code, 1, 1)"), params).all()
+        f"WHERE grid_code >= :lo AND grid_code < :hi AND {scope} GROUP BY substr(industry_code, 1, 1)"), params).all()
     return {k: int(c) for k, c in rows}
 
 

@@ -265,7 +265,7 @@ def _role(actor: Actor) -> str | None:
 def _auto_dispatch(p: Platform, conn: Connection, case: dict[str, Any], cat: Category, actor: Actor,
                    now: datetime, nodes: list[str]) -> str:
     deadline = catalog(p).get().calendar.deadline(now, cat.limit_value, cat.limit_type)
-    store.update_case(conn, case["id"], {"state": "dispatched", "deadline": deadline, "dispatched_at": now,
+    store.update_case(conn, case, {"state": "dispatched", "deadline": deadline, "dispatched_at": now,
                                          "updated_at": now, "deadline_version": 1})
     case.update(deadline=deadline, state="dispatched")
     for action, frm, to in (("file", "collected", "filed"), ("dispatch", "filed", "dispatched")):
@@ -327,7 +327,7 @@ def act(p: Platform, cmd: Act) -> dict[str, Any]:
         payload: dict[str, Any] = {"nodes": _nodes(case), "public": case["public"],
                                    "deadline": case["deadline"].isoformat() if case["deadline"] else None}
         _apply(p, conn, case, cmd, changes, payload, now, note)
-        store.update_case(conn, case["id"], changes)
+        store.update_case(conn, case, changes)
         role = next((g.role for g in actor.grants if g.role in roles and g.reaches(case["node"])), _role(actor))
         store.add_event(conn, {"case_id": case["id"], "action": cmd.action, "from_state": case["state"],
                                "to_state": target, "at": now, "actor": actor.username, "role": role,

@@ -169,6 +169,27 @@ notifications = Table(
     Column("read_at", UTCDateTime),
 )
 
+# Open cases counted per division node, kept in the same transaction as every case write that
+# changes them (insert, state change, overdue flag), so the command screen reads a few hundred
+# rows instead of aggregating the open cases. Every node on a case's division path has its own
+# rows (district down to the case's node); the city has none (it is the sum of its districts,
+# and one city-wide row would be a lock that every case write in the city waits for), except
+# for cases whose node is the city itself. `parent` lets a screen read its children's rows.
+OPEN_STATES = ("collected", "filed", "dispatched", "signed", "handling", "reported", "verified", "parked")
+COUNT_KEY = ("node", "cls", "state", "overdue", "emergency")
+case_counts = Table(
+    "case_counts",
+    metadata,
+    Column("node", String(15), primary_key=True),
+    Column("cls", String(3), primary_key=True),  # category class: the code's first three characters
+    Column("state", String(12), primary_key=True),
+    Column("overdue", Boolean, primary_key=True),
+    Column("emergency", Boolean, primary_key=True),
+    Column("parent", String(15), nullable=False),  # "" for the city
+    Column("n", Integer, nullable=False),
+    Index("ix_case_counts_parent", "parent"),
+)
+
 STAT_FIELDS = [f for f in Stats.__dataclass_fields__]
 case_stats = Table(
     "case_stats",
@@ -223,7 +244,9 @@ def next_case_id(conn: Connection) -> int:
 
 def insert_case(conn: Connection, values: dict[str, Any]) -> int:
     # Values go as parameters, not baked into the statement: its compiled form is cached.
-    return int(conn.execute(insert(cases).returning(cases.c.id), values).scalar_one())
+    case_id = int(conn.execute(insert(cases).returning(cases.c.id), values).scalar_one())
+    count_cases(conn, [(None, values)])
+    return case_id
 
 
 def get_case(conn: Connection, case_id: int, *, lock: bool = False) -> dict[str, Any] | None:
@@ -234,8 +257,10 @@ def get_case(conn: Connection, case_id: int, *, lock: bool = False) -> dict[str,
     return dict(r) if r else None
 
 
-def update_case(conn: Connection, case_id: int, values: dict[str, Any]) -> None:
-    conn.execute(update(cases).where(cases.c.id == bindparam("case_id_")), {**values, "case_id_": case_id})
+def update_case(conn: Connection, case: dict[str, Any], values: dict[str, Any]) -> None:
+    """Write `values` to the case whose current row is `case` (its open-case counters follow)."""
+    conn.execute(update(cases).where(cases.c.id == bindparam("case_id_")), {**values, "case_id_": case["id"]})
+    count_cases(conn, [(case, {**case, **values})])
 
 
 def add_event(conn: Connection, values: dict[str, Any]) -> None:
@@ -326,8 +351,11 @@ def mark_overdue(conn: Connection, now: datetime, limit: int = 50_000) -> list[d
         due = due.with_for_update(skip_locked=True)
     stmt = (update(cases).where(cases.c.id.in_(due.scalar_subquery()), cases.c.overdue.is_(False))
             .values(overdue=True, overdue_at=now, updated_at=now)
-            .returning(cases.c.id, cases.c.number, cases.c.handler_unit, cases.c.owner_level, cases.c.owner_node))
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+            .returning(cases.c.id, cases.c.number, cases.c.handler_unit, cases.c.owner_level, cases.c.owner_node,
+                       cases.c.node, cases.c.category_code, cases.c.state, cases.c.emergency))
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    count_cases(conn, [({**r, "overdue": False}, {**r, "overdue": True}) for r in rows])
+    return rows
 
 
 def due_for_escalation(conn: Connection, before: datetime, limit: int = 1000) -> list[dict[str, Any]]:
@@ -364,6 +392,123 @@ def inbox(conn: Connection, user: str, units: list[str], after_id: int, limit: i
         cond = cond | notifications.c.recipient_unit.in_(units)
     rows = conn.execute(select(notifications).where(cond, notifications.c.id > after_id)
                         .order_by(notifications.c.id.desc()).limit(limit)).mappings()
+    return [dict(r) for r in rows]
+
+
+# --- open-case counters (the command screen's read model) --------------------------------------------
+
+CountKey = tuple[str, str, str, bool, bool]  # node, class, state, overdue, emergency
+
+
+def count_path(node: str) -> list[tuple[str, str]]:
+    """(node, parent) of every counter row a case lying in `node` adds to."""
+    if len(node) == 6 and node[2:] == "0000":
+        return [(node, "")]
+    city = node[:2] + "0000"
+    return [(node[:n], node[:n - 3] if n > 6 else city) for n in (6, 9, 12, 15) if n <= len(node)]
+
+
+def _count_key(case: dict[str, Any] | None) -> CountKey | None:
+    if case is None or case["state"] not in OPEN_STATES:
+        return None
+    return (str(case["node"]), str(case["category_code"])[:3], str(case["state"]), bool(case["overdue"]),
+            bool(case["emergency"]))
+
+
+class _PendingCounts:
+    """Counter deltas of one transaction, written in one statement just before its commit: the
+    counter rows (shared with every other case write in the same district) stay locked only
+    for the commit, and a case that is created and dispatched at once writes them once."""
+
+    def __init__(self) -> None:
+        self.deltas: dict[CountKey, int] = {}
+
+    def __call__(self, conn: Connection) -> None:
+        deltas, self.deltas = self.deltas, {}
+        _write_counts(conn, deltas)
+
+
+def _pending(conn: Connection) -> _PendingCounts | None:
+    hooks = conn.info.get("before_commit")
+    if hooks is None:
+        return None
+    found = next((h for h in hooks if isinstance(h, _PendingCounts)), None)
+    if found is None:
+        found = _PendingCounts()
+        hooks.append(found)
+    return found
+
+
+def count_cases(conn: Connection, changes: list[tuple[dict[str, Any] | None, dict[str, Any] | None]]) -> None:
+    """Apply case changes (before, after; None: absent) to the open-case counters: at the end of
+    the transaction when it came from `Database.begin`, else at once."""
+    deltas: dict[CountKey, int] = {}
+    for before, after in changes:
+        old, new = _count_key(before), _count_key(after)
+        if old == new:
+            continue
+        for key, d in ((old, -1), (new, 1)):
+            if key is not None:
+                deltas[key] = deltas.get(key, 0) + d
+    pending = _pending(conn)
+    if pending is None:
+        _write_counts(conn, deltas)
+        return
+    for k, d in deltas.items():
+        pending.deltas[k] = pending.deltas.get(k, 0) + d
+
+
+def _write_counts(conn: Connection, deltas: dict[CountKey, int]) -> None:
+    rows: dict[CountKey, dict[str, Any]] = {}
+    for (node, cls, state, od, em), d in deltas.items():
+        if d == 0:
+            continue
+        for n, parent in count_path(node):
+            k = (n, cls, state, od, em)
+            r = rows.setdefault(k, {"node": n, "cls": cls, "state": state, "overdue": od, "emergency": em,
+                                    "parent": parent, "n": 0})
+            r["n"] += d
+    rows = {k: r for k, r in rows.items() if r["n"]}
+    if not rows:
+        return
+    stmt = upsert_insert(conn, case_counts)
+    # Sorted: concurrent writers take the rows' locks in the same order (no deadlock between them).
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(COUNT_KEY), set_={"n": case_counts.c.n + stmt.excluded.n}),
+                 [rows[k] for k in sorted(rows)])
+
+
+def discard_pending_counts(conn: Connection) -> None:
+    """Forget this transaction's counter deltas (the counters are about to be recounted or cleared)."""
+    pending = _pending(conn)
+    if pending is not None:
+        pending.deltas.clear()
+
+
+def rebuild_case_counts(conn: Connection) -> int:
+    """Recount the counters from the cases (set-based; for existing databases and bulk loads)."""
+    from sqlalchemy import text
+
+    if conn.dialect.name == "postgresql":  # case writes wait until the recount commits (none lost or doubled)
+        conn.execute(text("LOCK TABLE cases IN SHARE MODE"))
+    discard_pending_counts(conn)
+    conn.execute(case_counts.delete())
+    open_in = ", ".join(f"'{s}'" for s in OPEN_STATES)
+    for n in (6, 9, 12, 15):
+        parent = ("CASE WHEN substr(node, 3, 4) = '0000' THEN '' ELSE substr(node, 1, 2) || '0000' END" if n == 6
+                  else f"substr(node, 1, {n - 3})")
+        conn.execute(text(
+            "INSERT INTO case_counts (node, cls, state, overdue, emergency, parent, n) "
+            f"SELECT substr(node, 1, {n}), substr(category_code, 1, 3), state, overdue, emergency, {parent}, count(*) "
+            f"FROM cases WHERE state IN ({open_in}) AND length(node) >= {n} "
+            f"GROUP BY substr(node, 1, {n}), substr(category_code, 1, 3), state, overdue, emergency, {parent}"))
+    return int(conn.execute(select(func.count()).select_from(case_counts)).scalar_one())
+
+
+def counts_under(conn: Connection, node: str) -> list[dict[str, Any]]:
+    """The counter rows of `node` itself and of its children."""
+    c = case_counts.c
+    rows = conn.execute(select(c.node, c.parent, c.cls, c.state, c.overdue, c.emergency, c.n)
+                        .where((c.node == node) | (c.parent == node), c.n != 0)).mappings().all()
     return [dict(r) for r in rows]
 
 
@@ -415,7 +560,8 @@ from cityos.governance import notify_store as _notify_store  # noqa: E402, F401
 
 def clear_cases(conn: Connection) -> None:
     """Remove every case and what hangs on it (the demo seed replaces the demo data)."""
-    for t in (case_stats, notifications, case_attachments, case_events, cases):
+    discard_pending_counts(conn)
+    for t in (case_counts, case_stats, notifications, case_attachments, case_events, cases):
         conn.execute(t.delete())
 
 
@@ -434,6 +580,7 @@ def bulk_insert_cases(conn: Connection, case_rows: list[dict[str, Any]], event_r
               f'VALUES ({", ".join("?" for _ in cols)})'
         data = [tuple(pr(r[c]) if pr else r[c] for c, pr in zip(cols, procs, strict=True)) for r in rows]
         conn.exec_driver_sql(sql, data)
+    count_cases(conn, [(None, r) for r in case_rows])
 
 
 def sync_case_ids(conn: Connection) -> None:

@@ -192,7 +192,9 @@ def seed_ledger(ctx: SeedContext, tick: Progress) -> dict[str, int | str]:
             store.bulk_insert(conn, b.rows[i:i + 2000])
         ids = store.ids_by_code(conn, [r["code"] for r in b.rows])
         if b.tags:
-            conn.execute(insert(store.tags), [{"tag": t, "resource_id": ids[c]} for c, t in sorted(set(b.tags))])
+            rtype = {r["code"]: r["rtype"] for r in b.rows}
+            conn.execute(insert(store.tags), [{"tag": t, "resource_id": ids[c], "rtype": rtype[c]}
+                                              for c, t in sorted(set(b.tags))])
         deps = {(ids[a], ids[z]) for a, z in b.uses if a != z}
         conn.execute(insert(store.dependencies), [{"from_id": a, "to_id": z, "note": "", "created_by": "demo-seed",
                                                    "created_at": now} for a, z in sorted(deps)])

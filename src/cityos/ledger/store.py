@@ -4,6 +4,7 @@ facets over a million resources stay fast."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,9 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     bindparam,
+    case,
+    column,
+    false,
     func,
     insert,
     or_,
@@ -71,7 +75,11 @@ tags = Table(
     metadata,
     Column("tag", String(40), primary_key=True),
     Column("resource_id", BigInteger, ForeignKey("ledger_resources.id"), primary_key=True),
+    # The resource's type (which never changes), so that a tag + type search walks one index
+    # range newest first instead of joining every resource of the tag.
+    Column("rtype", String(20), nullable=False),
     Index("ix_ledger_tags_resource", "resource_id"),
+    Index("ix_ledger_tags_tag_type", "tag", "rtype", "resource_id"),
 )
 
 # Counts kept in step with every write, so facets never scan the resources: per
@@ -90,6 +98,22 @@ def _cube(name: str, *lead: Column[Any]) -> Table:
 counts = _cube("ledger_counts")
 owner_counts = _cube("ledger_owner_counts", Column("owner_unit", String(40), primary_key=True))
 tag_counts = _cube("ledger_tag_counts", Column("tag", String(40), primary_key=True))
+# A facet filtered by type or state reads its slice of the cube through these.
+Index("ix_ledger_owner_counts_type_state", owner_counts.c.rtype, owner_counts.c.state)
+Index("ix_ledger_tag_counts_type_state", tag_counts.c.rtype, tag_counts.c.state)
+
+
+def _totals(name: str, lead: Column[Any]) -> Table:
+    return Table(name, metadata, lead,
+                 Column("level", String(10), primary_key=True), Column("district", String(6), primary_key=True),
+                 Column("n", BigInteger, nullable=False), Column("n_online", BigInteger, nullable=False))
+
+
+# The owner and tag facets without a type or state filter (the common first page) read these:
+# one row per owner (or tag) and district, not one per type and state as well (~40x fewer).
+# `n_online` serves the city-level online resources every reader sees.
+owner_totals = _totals("ledger_owner_totals", Column("owner_unit", String(40), primary_key=True))
+tag_totals = _totals("ledger_tag_totals", Column("tag", String(40), primary_key=True))
 
 dependencies = Table(
     "ledger_dependencies",
@@ -182,22 +206,28 @@ def visible(scope: Scope) -> ColumnElement[bool]:
 
 
 # --- writes ---------------------------------------------------------------------------------
-def _upsert(conn: Connection, t: Table, key: dict[str, Any], delta: int) -> None:
-    conn.execute(upsert_insert(conn, t).values(**key, n=delta).on_conflict_do_update(index_elements=list(key), set_={"n": t.c.n + delta}))
+def _upsert(conn: Connection, t: Table, key: dict[str, Any], **deltas: int) -> None:
+    conn.execute(upsert_insert(conn, t).values(**key, **deltas).on_conflict_do_update(
+        index_elements=list(key), set_={c: t.c[c] + d for c, d in deltas.items()}))
 
 
 def _upsert_count(conn: Connection, r: dict[str, Any], state: str, delta: int, tag_list: list[str]) -> None:
-    key = {"rtype": r["rtype"], "state": state, "level": r["level"], "district": r["division_code"][:6]}
-    _upsert(conn, counts, key, delta)
-    _upsert(conn, owner_counts, {"owner_unit": r["owner_unit"], **key}, delta)
+    place = {"level": r["level"], "district": r["division_code"][:6]}
+    key = {"rtype": r["rtype"], "state": state, **place}
+    online = delta if state == "online" else 0
+    _upsert(conn, counts, key, n=delta)
+    _upsert(conn, owner_counts, {"owner_unit": r["owner_unit"], **key}, n=delta)
+    _upsert(conn, owner_totals, {"owner_unit": r["owner_unit"], **place}, n=delta, n_online=online)
     for tg in tag_list:
-        _upsert(conn, tag_counts, {"tag": tg, **key}, delta)
+        _upsert(conn, tag_counts, {"tag": tg, **key}, n=delta)
+        _upsert(conn, tag_totals, {"tag": tg, **place}, n=delta, n_online=online)
 
 
 def insert_resource(conn: Connection, values: dict[str, Any], tag_list: list[str]) -> int:
     rid = int(conn.execute(insert(resources).values(**values).returning(resources.c.id)).scalar_one())
     if tag_list:
-        conn.execute(insert(tags), [{"tag": t, "resource_id": rid} for t in sorted(set(tag_list))])
+        conn.execute(insert(tags), [{"tag": t, "resource_id": rid, "rtype": values["rtype"]}
+                                    for t in sorted(set(tag_list))])
     _upsert_count(conn, values, values["state"], 1, sorted(set(tag_list)))
     return rid
 
@@ -226,6 +256,14 @@ def rebuild_counts(conn: Connection) -> None:
             q = q.select_from(tags.join(resources, resources.c.id == tags.c.resource_id))
         names = [c.name for c in t.columns if c.name not in _DIMS and c.name != "n"]
         conn.execute(insert(t).from_select([*names, *_DIMS, "n"], q))
+    place = [resources.c.level, district]
+    online = func.sum(case((resources.c.state == "online", 1), else_=0))
+    for t, lead_col in ((owner_totals, resources.c.owner_unit), (tag_totals, tags.c.tag)):
+        conn.execute(t.delete())
+        q = select(lead_col, *place, func.count(), online).group_by(lead_col, *place)
+        if t is tag_totals:
+            q = q.select_from(tags.join(resources, resources.c.id == tags.c.resource_id))
+        conn.execute(insert(t).from_select([lead_col.name, "level", "district", "n", "n_online"], q))
 
 
 # --- reads ---------------------------------------------------------------------------------------
@@ -273,23 +311,21 @@ def search(conn: Connection, scope: Scope, *, q: str | None, filters: dict[str, 
            limit: int, offset: int) -> tuple[list[dict[str, Any]], int, dict[str, dict[str, int]]]:
     """One page of resources, the total and the facet counts (each facet counted without its own filter).
 
-    Without free text, owner filter or township scope, the total and the facets come from the
-    counts tables (no scan of the resources). Otherwise they are counted over the first 10,000
-    matches (the total then reads "10,000+")."""
+    Without free text or owner filter, the total and the facets come from the counts tables (no
+    scan of the resources); a township (or deeper) scope adds its own rows, counted exactly (they
+    are few). Otherwise they are counted over the first 10,000 matches (the total then reads
+    "10,000+")."""
     conds: list[ColumnElement[bool]] = [visible(scope)]
     for f, values in filters.items():
         if values:
             conds.append(resources.c[f].in_(values))
-    for t in tag_list:
+    for t in tag_list[1:]:  # the first tag drives the scan below
         conds.append(resources.c.id.in_(select(tags.c.resource_id).where(tags.c.tag == t)))
     if q:
-        like = f"%{q}%"
-        conds.append(or_(resources.c.code.like(like), resources.c.name_zh.like(like), resources.c.name_en.like(like)))
+        conds.append(_text_match(conn, q))
     where = and_(*conds)
-    rows = conn.execute(select(resources).where(where).order_by(resources.c.id.desc()).limit(limit)
-                        .offset(offset)).mappings().all()
-    cube_ok = (not q and len(tag_list) <= 1 and not filters.get("owner_unit")
-               and all(len(r) <= 6 for r in scope.roots))
+    deep = [r for r in scope.roots if len(r) > 6]
+    cube_ok = not q and len(tag_list) <= 1 and not filters.get("owner_unit") and not (deep and tag_list)
     facets: dict[str, dict[str, int]] = {}
     if cube_ok:
         def cube_where(t: Table, skip: str | None) -> ColumnElement[bool]:
@@ -301,6 +337,9 @@ def search(conn: Connection, scope: Scope, *, q: str | None, filters: dict[str, 
                 cs.append(t.c.tag == tag_list[0])
             return and_(*cs)
 
+        # A deep scope: the cubes (district grain) count the city's online resources that every
+        # reader sees; the scope's own other rows are counted here, one by one.
+        own = _deep_rows(conn, scope, filters) if deep else None
         base = tag_counts if tag_list else counts
         total = int(conn.execute(select(func.coalesce(func.sum(base.c.n), 0))
                                  .where(cube_where(base, None))).scalar_one())
@@ -308,32 +347,161 @@ def search(conn: Connection, scope: Scope, *, q: str | None, filters: dict[str, 
             res = conn.execute(select(base.c[f], func.sum(base.c.n)).where(cube_where(base, f))
                                .group_by(base.c[f]).order_by(func.sum(base.c.n).desc()).limit(30)).all()
             facets[f] = {str(k): int(n) for k, n in res if n}
+        if own is not None:
+            total += len(own.matching(None))
+            for i, f in enumerate(("rtype", "state", "level"), start=1):
+                facets[f] = _merge(facets[f], _top(r[i] for r in own.matching(f)))
         if not tag_list:
-            for f, ct in (("owner_unit", owner_counts), ("tag", tag_counts)):
-                res = conn.execute(select(ct.c[f], func.sum(ct.c.n)).where(cube_where(ct, f)).group_by(ct.c[f])
-                                   .order_by(func.sum(ct.c.n).desc()).limit(30)).all()
+            if own is None:
+                rows = conn.execute(select(resources).where(where).order_by(resources.c.id.desc()).limit(limit)
+                                    .offset(offset)).mappings().all()
+                found = [dict(r) for r in rows]
+            else:
+                found = own.page(conn, filters, limit, offset)
+            coarse = not filters.get("rtype") and not filters.get("state")
+            for f, ct, tt in (("owner_unit", owner_counts, owner_totals), ("tag", tag_counts, tag_totals)):
+                if coarse:
+                    res = _totals_facet(conn, tt, f, scope, filters.get("level") or [])
+                else:
+                    res = conn.execute(select(ct.c[f], func.sum(ct.c.n)).where(cube_where(ct, f)).group_by(ct.c[f])
+                                       .order_by(func.sum(ct.c.n).desc()).limit(30)).all()
                 facets["tags" if f == "tag" else f] = {str(k): int(n) for k, n in res if n}
-            return [dict(r) for r in rows], total, facets
+            if own is not None:
+                mine = own.matching(None)
+                facets["owner_unit"] = _merge(facets["owner_unit"], _top(r[4] for r in mine))
+                facets["tags"] = _merge(facets["tags"], _top(_tags_of_ids(conn, [r[0] for r in mine])))
+            return found, total, facets
     # Counted over the latest matches: one scan, counted here (owners and co-occurring tags of a
-    # tag filter: over the latest 2,000).
-    sample = conn.execute(select(resources.c.id, resources.c.rtype, resources.c.state, resources.c.level,
-                                 resources.c.owner_unit).where(where).order_by(resources.c.id.desc())
-                          .limit(2000 if cube_ok else SAMPLE)).all()
+    # tag filter: over the latest 2,000); the page is cut from the same scan.
+    n = 2000 if cube_ok else SAMPLE
+    latest = select(resources.c.id, resources.c.rtype, resources.c.state, resources.c.level, resources.c.owner_unit)
+    if tag_list:  # newest first along the tag's (tag, type, id) index range, then the other conditions
+        latest = latest.select_from(tags.join(resources, resources.c.id == tags.c.resource_id)).where(
+            tags.c.tag == tag_list[0], *([tags.c.rtype.in_(filters["rtype"])] if filters.get("rtype") else []))
+        order = tags.c.resource_id.desc()
+    else:
+        order = resources.c.id.desc()
+    want = max(n, offset + limit)
+    if q and conn.dialect.name == "postgresql":
+        # The trigram index finds few matches fast, but a common substring (one row in ten)
+        # makes it collect and sort them all (~1 s at 1M). So: take up to twice the sample
+        # unordered (the scan stops there); all of them: order here; more: walk the newest
+        # first with the text matched row by row, which soon finds enough.
+        cap = 2 * want
+        sample = sorted(conn.execute(latest.where(where).limit(cap + 1)).all(), key=lambda r: -r[0])[:want]
+        if len(sample) > cap:
+            unindexed = and_(*conds[:-1], _text_match(conn, q, indexed=False))  # the text is the last condition
+            sample = list(conn.execute(latest.where(unindexed).order_by(order).limit(want)).all())
+    else:
+        sample = list(conn.execute(latest.where(where).order_by(order).limit(want)).all())
+    page = [r[0] for r in sample[offset:offset + limit]]
+    sample = sample[:n]
     if not cube_ok:
         total = len(sample)
         for i, f in enumerate(("rtype", "state", "level"), start=1):
             facets[f] = _top(r[i] for r in sample)
     facets["owner_unit"] = _top(r[4] for r in sample)
-    ids = [r[0] for r in sample[:2000]]
-    tag_rows = conn.execute(select(tags.c.tag).where(tags.c.resource_id.in_(ids))).scalars().all() if ids else []
-    facets["tags"] = _top(tag_rows)
-    return [dict(r) for r in rows], total, facets
+    facets["tags"] = _top(_tags_of_ids(conn, [r[0] for r in sample[:2000]]))
+    return _rows_by_ids(conn, page), total, facets
+
+
+class _DeepRows:
+    """The rows of a township (or deeper) scope that the cubes do not count: all of them but the
+    city-level online ones. Few (a township's own resources), so held and filtered here."""
+
+    def __init__(self, rows: list[Any], filters: dict[str, list[str]], shallow: Scope) -> None:
+        self.rows, self.filters, self.shallow = rows, filters, shallow
+
+    def matching(self, skip: str | None) -> list[Any]:
+        keep = [(i, set(v)) for i, f in enumerate(("rtype", "state", "level"), start=1)
+                if (v := self.filters.get(f)) and f != skip]
+        return [r for r in self.rows if all(r[i] in v for i, v in keep)]
+
+    def page(self, conn: Connection, filters: dict[str, list[str]], limit: int, offset: int) -> list[dict[str, Any]]:
+        """The newest first of the scope's own rows merged with the city's online ones (and any
+        district roots of the same scope), each side read newest first."""
+        conds: list[ColumnElement[bool]] = [or_(in_scope(resources.c.division_code, self.shallow)
+                                                if self.shallow.roots else false(),
+                                                and_(resources.c.level == "city", resources.c.state == "online"))]
+        conds += [resources.c[f].in_(v) for f, v in filters.items() if v]
+        others = conn.execute(select(resources.c.id).where(*conds).order_by(resources.c.id.desc())
+                              .limit(offset + limit)).scalars().all()
+        ids = sorted([*others, *(r[0] for r in self.matching(None))], reverse=True)[offset:offset + limit]
+        return _rows_by_ids(conn, ids)
+
+
+def _deep_rows(conn: Connection, scope: Scope, filters: dict[str, list[str]]) -> _DeepRows:
+    deep = [r for r in scope.roots if len(r) > 6]
+    rows = conn.execute(select(resources.c.id, resources.c.rtype, resources.c.state, resources.c.level,
+                               resources.c.owner_unit)
+                        .where(or_(*[_under(resources.c.division_code, r) for r in deep]),
+                               or_(resources.c.level != "city", resources.c.state != "online"))).all()
+    return _DeepRows(list(rows), filters, Scope(tuple(r for r in scope.roots if len(r) <= 6)))
+
+
+def _under(col: Column[Any], root: str) -> ColumnElement[bool]:
+    """`col` starts with `root`, as a range an index serves (SQLite's LIKE, case-insensitive,
+    cannot use one). Division codes are digits: the bound is the root with its last non-9
+    digit raised and the rest cut off."""
+    head = root.rstrip("9")
+    if not head:
+        return col >= root
+    return and_(col >= root, col < head[:-1] + chr(ord(head[-1]) + 1))
+
+
+def _merge(a: dict[str, int], b: dict[str, int], n: int = 30) -> dict[str, int]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items(), key=lambda kv: -kv[1])[:n])
+
+
+def _rows_by_ids(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
+    found = {r["id"]: dict(r) for r in conn.execute(select(resources).where(resources.c.id.in_(ids))).mappings()}
+    return [found[i] for i in ids]
+
+
+def _tags_of_ids(conn: Connection, ids: list[int]) -> list[str]:
+    if not ids:
+        return []
+    cond, param = _id_list(conn, "resource_id", ids)
+    return [str(t) for t in conn.execute(text(f"SELECT tag FROM ledger_tags WHERE {cond}"), {"ids": param}).scalars()]
+
+
+def _text_match(conn: Connection, q: str, indexed: bool = True) -> ColumnElement[bool]:
+    """`q` anywhere in the code or a name, any case. Indexed: the FTS5 trigram table on SQLite
+    (3 characters or more), pg_trgm's GIN index on PostgreSQL (which also serves ILIKE)."""
+    if conn.dialect.name == "sqlite" and len(q) >= 3:
+        phrase = '"' + q.replace('"', '""') + '"'
+        fts = text("SELECT rowid FROM ledger_resources_fts WHERE ledger_resources_fts MATCH :fts_q").bindparams(
+            fts_q=phrase).columns(column("rowid", Integer))
+        return resources.c.id.in_(fts)
+    like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    cols: list[ColumnElement[str]] = [resources.c.code, resources.c.name_zh, resources.c.name_en]
+    if not indexed:  # an expression the trigram index does not serve
+        cols = [func.concat(c, "") for c in cols]
+    return or_(*[c.ilike(like, escape="\\") for c in cols])
 
 
 def _top(values: Any, n: int = 30) -> dict[str, int]:
     from collections import Counter
 
     return {str(k): int(v) for k, v in Counter(values).most_common(n)}
+
+
+def _totals_facet(conn: Connection, t: Table, f: str, scope: Scope, levels: list[str]) -> list[Any]:
+    """Top 30 of an owner or tag facet from the totals (no type or state filter)."""
+    if scope.all:
+        n: ColumnElement[Any] = t.c.n
+        cond: ColumnElement[bool] = in_scope(t.c.district, scope)
+    else:  # own subtree: all states; elsewhere only the city's online resources (see `visible`)
+        mine = in_scope(t.c.district, scope)
+        n = case((mine, t.c.n), else_=t.c.n_online)
+        cond = or_(mine, t.c.level == "city")
+    if levels:
+        cond = and_(cond, t.c.level.in_(levels))
+    total = func.sum(n)
+    return list(conn.execute(select(t.c[f], total).where(cond).group_by(t.c[f]).order_by(total.desc()).limit(30)))
 
 
 def _cube_visible(t: Table, scope: Scope) -> ColumnElement[bool]:
@@ -371,23 +539,48 @@ _WALK = {
 }
 
 
+def _id_list(conn: Connection, column: str, ids: list[int]) -> tuple[str, Any]:
+    """`column IN (ids)` with the ids as one parameter (a JSON array on SQLite, an array on
+    PostgreSQL), so any number of ids costs one statement and no parameter limit."""
+    if conn.dialect.name == "postgresql":
+        return f"{column} = ANY(CAST(:ids AS bigint[]))", ids
+    return f"{column} IN (SELECT value FROM json_each(:ids))", json.dumps(ids)
+
+
 def walk(conn: Connection, resource_id: int, direction: str, max_depth: int = 20,
          limit: int = 100_000) -> list[dict[str, Any]]:
-    """Every resource reachable from one, with its shortest depth (a recursive CTE on both engines).
-    Rows: id, code, rtype, state, name_zh, level, owner_unit, depth."""
+    """Every resource reachable from one, with its shortest depth, ordered by depth and code.
+    Rows: id, code, rtype, state, name_zh, level, owner_unit, depth.
+
+    Breadth first, one set-based query per level (all the edges out of the whole frontier
+    through the covering index), the visited set in Python: cycles end the walk, and a node is
+    expanded once. A recursive CTE re-derives every path and was 10x slower at 10,000 dependents."""
     src, dst = _WALK[direction]
-    sql = text(f"""
-        WITH RECURSIVE reach(id, depth) AS (
-            SELECT d.{dst}, 1 FROM ledger_dependencies d WHERE d.{src} = :rid
-            UNION
-            SELECT d.{dst}, r.depth + 1 FROM ledger_dependencies d JOIN reach r ON d.{src} = r.id
-            WHERE r.depth < :maxd
-        ), best AS (SELECT id, MIN(depth) AS depth FROM reach GROUP BY id)
-        SELECT r.id, r.code, r.rtype, r.state, r.name_zh, r.level, r.owner_unit, b.depth
-        FROM best b JOIN ledger_resources r ON r.id = b.id
-        ORDER BY b.depth, r.code LIMIT :lim""")
-    rows = conn.execute(sql, {"rid": resource_id, "maxd": max_depth, "lim": limit}).mappings().all()
-    return [dict(r) for r in rows if r["id"] != resource_id]
+    depth_of: dict[int, int] = {resource_id: 0}
+    frontier = [resource_id]
+    depth = 0
+    while frontier and depth < max_depth:
+        depth += 1
+        cond, ids = _id_list(conn, f"d.{src}", frontier)
+        frontier = []
+        for (nxt,) in conn.execute(text(f"SELECT DISTINCT d.{dst} FROM ledger_dependencies d WHERE {cond}"),
+                                   {"ids": ids}):
+            if nxt not in depth_of:
+                depth_of[nxt] = depth
+                frontier.append(nxt)
+    del depth_of[resource_id]
+    if not depth_of:
+        return []
+    cond, ids = _id_list(conn, "id", list(depth_of))
+    rows = [dict(r) for r in conn.execute(text(
+        f"SELECT id, code, rtype, state, name_zh, level, owner_unit FROM ledger_resources WHERE {cond}"),
+        {"ids": ids}).mappings()]
+    for r in rows:
+        r["depth"] = depth_of[r["id"]]
+    # Ordered here, codes by code point on both engines (a join to the depths let PostgreSQL
+    # pick a merge join over the whole primary key).
+    rows.sort(key=lambda r: (r["depth"], r["code"]))
+    return rows[:limit]
 
 
 def path_between(conn: Connection, start_id: int, goal_id: int, max_depth: int = 50) -> list[int] | None:
@@ -520,8 +713,8 @@ def stats(conn: Connection, scope: Scope) -> dict[str, Any]:
             rows = conn.execute(select(t.c[f], func.sum(t.c.n)).where(in_scope(t.c.district, scope))
                                 .group_by(t.c[f]).order_by(t.c[f])).all()
             out[f] = {str(k): int(n) for k, n in rows if n}
-    else:
-        where = in_scope(resources.c.division_code, scope)
+    else:  # through the division index (a range per root; in_scope's LIKE scans on SQLite)
+        where = or_(*[_under(resources.c.division_code, r) for r in scope.roots])
         for f in ("rtype", "state", "level", "owner_unit"):
             rows = conn.execute(select(resources.c[f], func.count()).where(where).group_by(resources.c[f])
                                 .order_by(resources.c[f])).all()

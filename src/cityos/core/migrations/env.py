@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
-from cityos.core.schema import load_all
+from cityos.core.schema import include_name, load_all
 
 target_metadata = load_all()
 config = context.config
@@ -24,7 +24,7 @@ def run() -> None:
 
 def _configure_and_run(conn: Connection) -> None:
     context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True)
+                      compare_type=True, include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 
