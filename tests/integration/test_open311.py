@@ -64,7 +64,7 @@ def test_discovery_and_services_in_both_formats(seeded: Platform, client: Any) -
 
 
 def test_status_filter_newest_first_across_states(seeded: Platform, client: Any, key: str) -> None:
-    """status=open reads each open state's newest cases apart and merges them (store.newest_ids);
+    """status and service codes read each (code, state)'s newest cases apart and merge them (store.newest_ids);
     the answer is the same as one filtered, ordered query: newest first, closed ones left out."""
     from sqlalchemy import update
 
@@ -90,6 +90,10 @@ def test_status_filter_newest_first_across_states(seeded: Platform, client: Any,
     assert listed(status="closed") == [made[1], made[3]]
     assert listed(status="open,closed") == made
     assert listed(status="open", service_code="P0201,E0303") == [made[2]]
+    # Codes alone and codes with status=closed go through the ranges too (a code given twice once).
+    assert listed(service_code="E0401,E0205,P0201,E0303") == made
+    assert listed(service_code="P0201") == [made[2]]
+    assert listed(status="closed", service_code="E0205,E0205,E0303") == [made[1], made[3]]
     # Many codes: one ordered query instead of a range per (code, state); same answer.
     many = "E0401,E0205,P0201,E0303,P0101,E0601,E0501"
     assert listed(status="open", service_code=many) == [made[0], made[2]]
