@@ -1,6 +1,9 @@
 """Sealing and verifying a large audit log.
 
     .venv/bin/python benchmarks/bench_audit.py --records 1000000 [--database-url URL]
+    # fill once (slow, under `heavy test`), then time verify alone (under `heavy bench`):
+    .venv/bin/python benchmarks/bench_audit.py --records 1000000 --data-dir DIR --fill-only [--database-url URL]
+    .venv/bin/python benchmarks/bench_audit.py --data-dir DIR --reuse [--database-url URL]
 
 Creates the schema (`cityos db upgrade`) in a fresh SQLite file in a temporary
 CITYOS_DATA_DIR, or in the database given with --database-url (which must be a fresh,
@@ -12,6 +15,11 @@ batches, chains them all with `cityos.identity.audit.seal`, then times
 chain). Prints one JSON object with the fill, seal and verify times (s): wall clock, and the
 CPU time of the process doing the work (`*_cpu_s`; the database server's time on
 PostgreSQL is not in it), which is the steadier figure on a shared machine.
+
+With --data-dir the data directory (the SQLite file) is kept there instead of a temporary
+one; --fill-only stops after the seal, and --reuse skips the fill and seal and only times
+`cityos audit verify` on what an earlier --fill-only left (in --data-dir, or in
+--database-url), so the measured run can be separate from the long fill.
 """
 
 from __future__ import annotations
@@ -104,8 +112,25 @@ def make_entries(rng: random.Random, n: int, start_id: int, base: datetime, span
     return out
 
 
+def time_verify(cli: str, env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall and CPU seconds of one `cityos audit verify` subprocess, and its last output line."""
+    t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    res = subprocess.run([cli, "audit", "verify"], env=env, stdout=subprocess.PIPE, text=True)
+    verify_s, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    verify_cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    if res.returncode != 0:
+        raise SystemExit(f"cityos audit verify failed ({res.returncode}): {res.stdout}")
+    return verify_s, verify_cpu, res.stdout.strip().splitlines()[-1]
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    tmp = tempfile.mkdtemp(prefix="cityos-bench-audit-")
+    if args.data_dir:
+        tmp = str(Path(args.data_dir).resolve())
+        Path(tmp).mkdir(parents=True, exist_ok=True)
+    else:
+        if args.reuse or args.fill_only:
+            raise SystemExit("--reuse and --fill-only need --data-dir")
+        tmp = tempfile.mkdtemp(prefix="cityos-bench-audit-")
     env = dict(os.environ, CITYOS_DATA_DIR=tmp, CITYOS_ENV="dev", CITYOS_LOG_LEVEL="WARNING")
     env.pop("CITYOS_REDIS_URL", None)
     env.pop("CITYOS_MQTT_URL", None)
@@ -117,6 +142,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.database_url:
         os.environ.pop("CITYOS_DATABASE_URL", None)
     cli = cityos_bin()
+    machine = {"cpus": os.cpu_count(), "python": pyplatform.python_version()}
+    engine = "postgresql" if args.database_url.startswith("postgresql") else "sqlite"
+    if args.reuse:
+        verify_s, verify_cpu, line = time_verify(cli, env)
+        return {"benchmark": "audit", "engine": engine, "reused": tmp if engine == "sqlite" else "database-url",
+                "verify_s": round(verify_s, 1), "verify_cpu_s": round(verify_cpu, 1),
+                "target_verify_s": TARGET_VERIFY_S, "meets_target": verify_s < TARGET_VERIFY_S, "verify_output": line,
+                "machine": dict(machine, load_avg_1m=os.getloadavg()[0])}
     subprocess.run([cli, "db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL)
 
     from cityos.bootstrap import bootstrap
@@ -155,30 +188,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     seal_s, seal_cpu = time.perf_counter() - t0, time.process_time() - c0
     log(f"sealed {sealed:,} in {seal_s:.1f} s; verifying with `cityos audit verify`")
     p.close()
-    t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    res = subprocess.run([cli, "audit", "verify"], env=env, capture_output=True, text=True)
-    verify_s, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
-    verify_cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    if res.returncode != 0:
-        raise SystemExit(f"cityos audit verify failed ({res.returncode}): {res.stdout}{res.stderr}")
+    filled = {"benchmark": "audit", "engine": engine, "records": done, "fill_s": round(fill_s, 1),
+              "fill_cpu_s": round(fill_cpu, 1), "fill_records_per_s": round(done / fill_s), "seal_s": round(seal_s, 1),
+              "seal_cpu_s": round(seal_cpu, 1), "sealed": sealed}
+    if args.fill_only:
+        log(f"filled and sealed; data kept in {tmp}")
+        return dict(filled, data_dir=tmp, machine=dict(machine, load_avg_1m=os.getloadavg()[0]))
+    verify_s, verify_cpu, line = time_verify(cli, env)
     size_mb = None
     db_file = Path(tmp) / "cityos.db"
     if db_file.exists():
         size_mb = round(db_file.stat().st_size / 1e6, 1)
-    if args.keep:
+    if args.keep or args.data_dir:
         log(f"kept {tmp}")
     else:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {
-        "benchmark": "audit", "engine": "postgresql" if args.database_url.startswith("postgresql") else "sqlite",
-        "records": done, "fill_s": round(fill_s, 1), "fill_cpu_s": round(fill_cpu, 1),
-        "fill_records_per_s": round(done / fill_s), "seal_s": round(seal_s, 1), "seal_cpu_s": round(seal_cpu, 1),
-        "sealed": sealed, "verify_s": round(verify_s, 1), "verify_cpu_s": round(verify_cpu, 1),
-        "verify_records_per_s": round(done / verify_s), "target_verify_s": TARGET_VERIFY_S,
-        "meets_target": verify_s < TARGET_VERIFY_S, "verify_output": res.stdout.strip().splitlines()[-1],
-        "sqlite_file_mb": size_mb,
-        "machine": {"cpus": os.cpu_count(), "python": pyplatform.python_version(), "load_avg_1m": os.getloadavg()[0]},
-    }
+    return dict(
+        filled, verify_s=round(verify_s, 1), verify_cpu_s=round(verify_cpu, 1),
+        verify_records_per_s=round(done / verify_s), target_verify_s=TARGET_VERIFY_S,
+        meets_target=verify_s < TARGET_VERIFY_S, verify_output=line, sqlite_file_mb=size_mb,
+        machine=dict(machine, load_avg_1m=os.getloadavg()[0]),
+    )
 
 
 def main() -> None:
@@ -188,6 +218,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the temporary data directory (SQLite file)")
     ap.add_argument("--database-url", default="", help="a fresh, empty database to use instead of a temporary SQLite file")
+    ap.add_argument("--data-dir", default="", help="keep the data directory (SQLite file) here instead of a temporary one")
+    ap.add_argument("--fill-only", action="store_true", help="fill and seal, keep the data, do not verify")
+    ap.add_argument("--reuse", action="store_true", help="only time `cityos audit verify` on an earlier --fill-only")
     print(json.dumps(run(ap.parse_args()), indent=2))
 
 

@@ -1,6 +1,9 @@
 """What checking a credential adds to a request, on the real server.
 
     .venv/bin/python benchmarks/bench_auth.py [--scale S] [--requests 3000] [--database-url URL]
+    # seed once (under `heavy test`), then time alone (under `heavy bench`):
+    .venv/bin/python benchmarks/bench_auth.py --data-dir DIR --seed-only [--database-url URL]
+    .venv/bin/python benchmarks/bench_auth.py --data-dir DIR --reuse [--database-url URL]
 
 Seeds the demo city into a fresh SQLite file in a temporary CITYOS_DATA_DIR (or into
 the database given with --database-url, e.g. a fresh PostgreSQL database), creates an
@@ -84,8 +87,11 @@ def wait_up(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> No
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if (args.reuse or args.seed_only) and not args.data_dir:
+        raise SystemExit("--reuse and --seed-only need --data-dir")
     tmp = tempfile.TemporaryDirectory(prefix="cityos-bench-auth-")
-    env = dict(os.environ, CITYOS_DATA_DIR=tmp.name, CITYOS_ENV="dev", CITYOS_LOG_LEVEL="WARNING",
+    data_dir = args.data_dir or tmp.name
+    env = dict(os.environ, CITYOS_DATA_DIR=data_dir, CITYOS_ENV="dev", CITYOS_LOG_LEVEL="WARNING",
                CITYOS_RATE_LIMIT_IP_PER_MINUTE="10000000", CITYOS_RATE_LIMIT_KEY_PER_MINUTE="10000000")
     env.pop("CITYOS_REDIS_URL", None)
     env.pop("CITYOS_MQTT_URL", None)
@@ -94,10 +100,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         env.pop("CITYOS_DATABASE_URL", None)
     cli = cityos_bin()
-    t0 = time.perf_counter()
-    subprocess.run([cli, "demo", "seed", "--scale", args.scale], env=env, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    log(f"seeded scale {args.scale} in {time.perf_counter() - t0:.1f} s")
+    if not args.reuse:
+        t0 = time.perf_counter()
+        subprocess.run([cli, "demo", "seed", "--scale", args.scale], env=env, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        log(f"seeded scale {args.scale} in {time.perf_counter() - t0:.1f} s")
+        if args.seed_only:
+            return {"benchmark": "auth", "seeded": args.scale, "data_dir": data_dir}
     made = subprocess.run([cli, "apikey", "create", "--name", "bench", "--user", USER], env=env, check=True,
                           capture_output=True, text=True)
     api_key = made.stdout.strip().splitlines()[-1]
@@ -172,6 +181,9 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=100, help="requests per block in the server-CPU phase")
     ap.add_argument("--warmup", type=int, default=200, help="untimed requests per series first")
     ap.add_argument("--database-url", default="", help="use this (fresh) database instead of a temporary SQLite file")
+    ap.add_argument("--data-dir", default="", help="keep the data directory (SQLite file) here")
+    ap.add_argument("--seed-only", action="store_true", help="seed the demo city and stop")
+    ap.add_argument("--reuse", action="store_true", help="skip the seed: time on what --seed-only left")
     ap.add_argument("--quiet-server", action="store_true", help="hide the server's stderr")
     print(json.dumps(run(ap.parse_args()), indent=2))
 

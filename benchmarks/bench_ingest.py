@@ -1,17 +1,24 @@
 """Perception ingest benchmark: sustained MQTT ingest with rules vs the broker's own
-delivery rate, and ingest-to-alarm latency.
+delivery rate, and ingest-to-alarm latency, in one run.
 
-    CITYOS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench CITYOS_MQTT_URL=mqtt://127.0.0.1:1883 \
-        .venv/bin/python benchmarks/bench_ingest.py --messages 20000
+    # once (heavy test): make and seed the database (S scale, demo rules on)
+    CITYOS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/ingest_bench \\
+        .venv/bin/python benchmarks/bench_ingest.py --fill-only
+    # measured (heavy bench): 20 points per message, then single-point messages
+    CITYOS_DATABASE_URL=... .venv/bin/python benchmarks/bench_ingest.py --reuse --messages 20000 --points 20
+    CITYOS_DATABASE_URL=... .venv/bin/python benchmarks/bench_ingest.py --reuse --messages 100000 --points 1
 
-1. broker baseline: one publisher sends N QoS 1 messages; a counting subscriber (QoS 1)
-   receives them; rate = N / time to the last one.
-2. ingest: `cityos ingest mqtt` (a separate process) consumes N messages for the demo
-   devices (S scale, demo rules on) into the database; rate = N / time until the last
-   reading is committed. The figure is the ratio ingest / broker.
-3. ingest-to-alarm: during the sustained stream, gas detectors report a leak; latency
-   = alarm creation time (committed) - publish time; p50/p95 reported.
-The database is wiped and seeded (S scale) first: never point it at real data.
+A private Mosquitto (port --port, raised queue limits) carries the messages.
+1. ceiling: a publisher process sends the N messages (QoS 1) and a subscriber process
+   that only counts receives them; rate = N / (first publish .. last delivery).
+2. ingest: `cityos ingest mqtt` (--consumers processes on one shared subscription,
+   QoS 1, PUBACK after commit, rules on) consumes the same N messages; rate = readings /
+   (first publish .. the last reading committed, from the consumers' metrics).
+   With --rate R the publisher is paced at R readings/s instead of going flat out.
+3. ingest-to-alarm: --leaks gas detectors report 35 %LEL inside the stream; latency =
+   the time the alarm is visible in the database (polled every 20 ms) - publish time.
+--reuse empties the telemetry tables (readings, rollups, latest, alarms, rule state)
+of the database given, which must already be seeded: never point it at real data.
 """
 
 from __future__ import annotations
@@ -19,9 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -29,159 +34,136 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+import ingest_common as ic
 
-def _client(cid: str) -> mqtt.Client:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
-    c.max_inflight_messages_set(1000)
-    c.max_queued_messages_set(0)
-    return c
-
-
-def broker_baseline(n: int, body: bytes) -> tuple[float, int]:
-    """(messages per second delivered to a counting QoS 1 subscriber, how many arrived)."""
-    topic = f"bench/{uuid.uuid4().hex[:8]}/x"
-    got = 0
-    last = time.perf_counter()
-    done = threading.Event()
-
-    def on_message(c: Any, u: Any, m: Any) -> None:
-        nonlocal got, last
-        got += 1
-        last = time.perf_counter()
-        if got >= n:
-            done.set()
-
-    sub = _client(f"bench-sub-{uuid.uuid4().hex[:6]}")
-    sub.on_message = on_message
-    sub.connect("127.0.0.1", 1883)
-    sub.subscribe(topic, qos=1)
-    sub.loop_start()
-    time.sleep(0.5)
-    pub = _client(f"bench-pub-{uuid.uuid4().hex[:6]}")
-    pub.connect("127.0.0.1", 1883)
-    pub.loop_start()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        pub.publish(topic, body, qos=1)
-    while not done.wait(0.5) and time.perf_counter() - last < 3:
-        pass  # stop when all arrived, or nothing came for 3 s (the broker dropped the rest)
-    for c in (pub, sub):
-        c.loop_stop()
-        c.disconnect()
-    return got / (last - t0), got
-
-
-def stored(p: Any, base_ms: int) -> int:
-    """Messages of this run committed so far (each message has its own timestamp)."""
-    from cityos.perception import store
-
-    with p.db.read() as conn:
-        return int(conn.execute(select(func.count(func.distinct(store.readings.c.ts))).where(
-            store.readings.c.ts >= datetime.fromtimestamp(base_ms / 1000, UTC))).scalar_one())
+TELEMETRY_TABLES = ("perception_readings", "perception_rollups", "perception_latest", "perception_alarms",
+                    "perception_rule_states", "perception_dead_letters")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=20000)
-    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--points", type=int, default=1, help="timestamped points per message (a list when > 1)")
+    ap.add_argument("--batch", type=int, default=500, help="messages per ingest transaction")
+    ap.add_argument("--consumers", type=int, default=1)
+    ap.add_argument("--rate", type=float, default=None, help="pace the publisher at this many readings/s")
     ap.add_argument("--leaks", type=int, default=40)
+    ap.add_argument("--port", type=int, default=18831)
+    ap.add_argument("--fill-only", action="store_true", help="migrate and seed (S), then stop")
+    ap.add_argument("--reuse", action="store_true", help="the database is seeded: only empty telemetry")
+    ap.add_argument("--no-ceiling", action="store_true")
     args = ap.parse_args()
     url = os.environ.get("CITYOS_DATABASE_URL", "")
     if not url.startswith("postgresql"):
         sys.exit("set CITYOS_DATABASE_URL to a PostgreSQL database the benchmark may wipe")
-    os.environ.setdefault("CITYOS_MQTT_URL", "mqtt://127.0.0.1:1883")
     os.environ["CITYOS_LOG_LEVEL"] = "WARNING"
 
     from cityos.bootstrap import bootstrap
-    from cityos.core.migrate import upgrade
-    from cityos.demo.seed import resolve_scale, run_seed
     from cityos.perception import store
 
     p = bootstrap()
-    upgrade(p.db)
-    run_seed(p, resolve_scale("S"), 1)
-    with p.db.read() as conn:
-        devs = [(str(c), str(t)) for c, t in conn.execute(
-            select(store.devices.c.code, store.devices.c.type).where(store.devices.c.risk_point.is_(None))
-            .order_by(store.devices.c.code))]
-    from cityos.perception.simulate import normal_values
+    if not args.reuse:
+        from cityos.core.migrate import upgrade
+        from cityos.demo.seed import resolve_scale, run_seed
 
-    rng = random.Random(1)
-    sample = json.dumps({"ts": int(time.time() * 1000), "values": {"level_m": 1.0}}).encode()
-    broker_rate, broker_got = broker_baseline(args.messages, sample)
-
-    group = f"bench{uuid.uuid4().hex[:6]}"
-    proc = subprocess.Popen([sys.executable, "-m", "cityos.cli", "ingest", "mqtt", "--group", group,
-                             "--client-id", f"bench-ingest-{group}", "--batch", str(args.batch)],
-                            env={**os.environ})
-    gas = [c for c, t in devs if t == "gas"][: args.leaks]
-    pub = _client(f"bench-pub-{uuid.uuid4().hex[:6]}")
-    pub.connect("127.0.0.1", 1883)
-    pub.loop_start()
-    probe = f"PROBE-{group}"
-    for _ in range(120):  # wait until the consumer is subscribed: a probe reaches the dead letters
-        pub.publish(f"cityos/v1/devices/{probe}/telemetry", b"{}", qos=1).wait_for_publish(10)
-        time.sleep(0.5)
-        with p.db.read() as conn:
-            if conn.execute(select(func.count()).select_from(store.dead_letters)
-                            .where(store.dead_letters.c.device_code == probe)).scalar_one():
+        upgrade(p.db)
+        run_seed(p, resolve_scale("S"), 1)
+    if args.fill_only:
+        print(json.dumps({"seeded": True}))
+        return
+    with p.db.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TELEMETRY_TABLES)}"))
+        conn.execute(text("DELETE FROM jobs WHERE kind LIKE 'perception.%'"))
+        conn.execute(text("UPDATE perception_devices SET last_seen = NULL"))
+    devs = ic.devices(p)
+    msgs, leak_at = ic.make_messages(devs, args.messages, args.points, args.leaks)
+    total = sum(m[2] for m in msgs)
+    load_before = ic.load()
+    with ic.private_broker(args.port) as broker:
+        ceiling = None if args.no_ceiling else ic.broker_ceiling(args.port, msgs)
+        group = f"bench{uuid.uuid4().hex[:6]}"
+        env = {**os.environ, "CITYOS_MQTT_URL": broker}
+        mbase = args.port + 100
+        procs = ic.start_consumers(args.consumers, broker, group, args.batch, mbase, env)
+        # wait until every consumer is up and subscribed (metrics served, then a probe dead-lettered)
+        probe = ic.client(f"bench-probe-{group}", args.port)
+        probe.loop_start()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            probe.publish(f"cityos/v1/devices/PROBE-{group}/telemetry", b"{}", qos=1).wait_for_publish(10)
+            time.sleep(0.5)
+            with p.db.read() as conn:
+                n_probe = conn.execute(select(func.count()).select_from(store.dead_letters).where(
+                    store.dead_letters.c.device_code == f"PROBE-{group}")).scalar_one()
+            if n_probe and all(ic.metric(mbase + i, "cityos_ingest_messages_total") >= 0 for i in range(len(procs))):
                 break
-    leak_at: dict[str, float] = {}
-    leak_every = max(1, args.messages // (len(gas) + 1))
-    base_ms = int(time.time() * 1000) - args.messages  # distinct timestamps per message
-    t0 = time.perf_counter()
-    for i in range(args.messages):
-        code, t = devs[i % len(devs)]
-        if i % leak_every == leak_every // 2 and len(leak_at) < len(gas):
-            code, values = gas[len(leak_at)], {"ch4_pct_lel": 35.0}
-            leak_at[code] = time.time()
-        else:
-            values = normal_values(t, rng, time.time())
-            if t == "gas":
-                values = {"ch4_pct_lel": 1.0}
-        body = json.dumps({"ts": base_ms + i, "values": values}).encode()
-        pub.publish(f"cityos/v1/devices/{code}/telemetry", body, qos=1)
-        if i % 200 == 199:
-            # Back-pressure: Mosquitto keeps at most max_queued_messages (default 1000) for a
-            # subscriber beyond its in-flight window and drops the rest, so never run ahead by more.
-            while i + 1 - stored(p, base_ms) > 800:
-                time.sleep(0.01)
-    publish_s = time.perf_counter() - t0
-    deadline = time.monotonic() + 600
-    n_msgs, last_progress, seen = 0, time.monotonic(), -1
-    while time.monotonic() < deadline and time.monotonic() - last_progress < 15:
-        n_msgs = stored(p, base_ms)
-        if n_msgs >= args.messages:
-            break
-        if n_msgs != seen:
-            seen, last_progress = n_msgs, time.monotonic()
-        time.sleep(0.05)
-    ingest_s = time.perf_counter() - t0
-    proc.terminate()
-    proc.wait(30)
-    gone = _client(f"bench-ingest-{group}")  # forget the consumer's persistent session
-    gone.connect("127.0.0.1", 1883, clean_start=True)
-    gone.disconnect()
-    pub.loop_stop()
-    pub.disconnect()
+        time.sleep(1.0 if args.consumers > 1 else 0.2)
+        probe.loop_stop()
+        probe.disconnect()
+
+        seen: dict[str, float] = {}
+        stop = threading.Event()
+        start_dt = datetime.now(UTC)
+
+        def watch_alarms() -> None:
+            with p.db.engine.connect() as conn:
+                while not stop.is_set():
+                    rows = conn.execute(select(store.alarms.c.device_code).where(
+                        store.alarms.c.alarm_type == "gas_leak", store.alarms.c.first_at >= start_dt)).all()
+                    conn.rollback()
+                    t = time.time()
+                    for (c,) in rows:
+                        seen.setdefault(str(c), t)
+                    time.sleep(0.02)
+
+        watcher = threading.Thread(target=watch_alarms, daemon=True)
+        watcher.start()
+        pub, pipe = ic.start_publisher(args.port, msgs, args.rate, list(leak_at))
+        done_at = None
+        last_n, last_change = -1.0, time.monotonic()
+        while time.monotonic() - last_change < 30:
+            n = sum(ic.metric(mbase + i) for i in range(len(procs)))
+            if n >= total:
+                done_at = time.time()
+                break
+            if n != last_n:
+                last_n, last_change = n, time.monotonic()
+            time.sleep(0.05)
+        ptimes = pipe.recv()
+        pub.join(30)
+        time.sleep(0.3)
+        stop.set()
+        watcher.join(5)
+        for pr in procs:
+            pr.terminate()
+        for pr in procs:
+            pr.wait(60)
+        ic.end_sessions(args.port, [f"{group}-{i}" for i in range(len(procs))])
     with p.db.read() as conn:
-        rows = conn.execute(select(store.alarms.c.device_code, store.alarms.c.first_at).where(
-            store.alarms.c.device_code.in_(list(leak_at)), store.alarms.c.alarm_type == "gas_leak")).all()
-    lat = sorted((fa.timestamp() - leak_at[c]) * 1000 for c, fa in rows)
-    ingest_rate = n_msgs / ingest_s
-    print(json.dumps({
-        "messages": args.messages, "stored_messages": n_msgs, "batch": args.batch,
-        "broker_msgs_per_s": round(broker_rate), "broker_delivered": broker_got, "publish_s": round(publish_s, 2),
-        "ingest_msgs_per_s": round(ingest_rate), "ratio_ingest_to_broker": round(ingest_rate / broker_rate, 3),
-        "alarms": len(lat), "leaks": len(leak_at),
+        stored = int(conn.execute(select(func.count()).select_from(store.readings)).scalar_one())
+    t0 = ptimes["t0"]
+    end = done_at or time.time()
+    lat = sorted((seen[c] - ptimes["leaks"][i]) * 1000 for i, c in leak_at.items() if c in seen)
+    rate = stored / (end - t0)
+    out: dict[str, Any] = {
+        "messages": args.messages, "points_per_message": args.points, "readings": total,
+        "readings_per_message": round(total / args.messages, 2), "stored_readings": stored,
+        "complete": stored == total, "batch": args.batch, "consumers": args.consumers,
+        "paced_readings_per_s": args.rate,
+        "publisher_msgs_per_s": round(args.messages / (ptimes["t_sent"] - t0)),
+        "ingest_seconds": round(end - t0, 2), "ingest_readings_per_s": round(rate),
+        "ingest_msgs_per_s": round(rate / (total / args.messages)),
+        "broker_ceiling": ceiling,
+        "ratio_ingest_to_broker": round(rate / ceiling["readings_per_s"], 3) if ceiling else None,
+        "leaks": len(leak_at), "alarms_seen": len(lat),
         "ingest_to_alarm_ms_p50": round(statistics.median(lat), 1) if lat else None,
         "ingest_to_alarm_ms_p95": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1) if lat else None,
-        "database": "postgresql", "cores": os.cpu_count(),
-    }, indent=2))
+        "ingest_to_alarm_ms_max": round(lat[-1], 1) if lat else None,
+        "database": "postgresql", "cores": os.cpu_count(), "load_before": load_before, "load_after": ic.load(),
+    }
+    print(json.dumps(out, indent=2))
     p.close()
 
 

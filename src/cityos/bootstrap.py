@@ -43,7 +43,7 @@ class Platform:
 def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None, pool_size: int = 10) -> Platform:
     settings = settings or load_settings()
     load_all()
-    db = Database(settings.resolved_database_url, pool_size=pool_size)
+    db = Database(settings.resolved_database_url, pool_size=pool_size, busy_timeout_s=settings.db_busy_timeout_s)
     platform = Platform(
         settings=settings,
         db=db,

@@ -29,10 +29,11 @@ user_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
-from cityos.perception.cli import ingest_app, simulate_app  # noqa: E402  (perception's doors)
+from cityos.perception.cli import ingest_app, perception_app, simulate_app  # noqa: E402  (perception's doors)
 
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(perception_app, name="perception")
 
 
 def _context_apps() -> None:
@@ -233,7 +234,10 @@ def audit_seal() -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    workers: Annotated[int | None, typer.Option(min=1, help="processes checking seal_seq ranges side by side "
+                                                "(default: 2 from 200,000 records on, else 1)")] = None,
+) -> None:
     """Check the audit hash chain; name the first broken record. Exit 1 if broken."""
     from datetime import timedelta
 
@@ -247,7 +251,7 @@ def audit_verify() -> None:
 
         total = conn.execute(select(func.count()).select_from(store.audit_log)).scalar_one()
     with progress_bars() as factory:
-        result = verify(p.db, factory("verifying", int(total)))
+        result = verify(p.db, factory("verifying", int(total)), workers=workers)
     if result.ok:
         out.print(f"audit chain intact: {result.checked:,} sealed record(s) verified, {result.unsealed:,} not yet sealed")
         return

@@ -72,6 +72,10 @@ def test_duplicates_near_in_space_time_and_meaning(seeded: Platform, client: Any
     found = {d["id"]: d for d in r.json()["duplicates"]}
     assert b in found and far not in found and other not in found
     assert 0 < found[b]["score"] <= 1 and found[b]["metres"] < 50
+    # a case reported after the index was built is found: the index catches up by id
+    c = report("上水井盖没了，一个大洞", "P0101", -0.0002)
+    again = {d["id"] for d in client.get(f"/api/v1/assistant/cases/{a}/duplicates", headers=member).json()["duplicates"]}
+    assert {b, c} <= again
     assert client.get("/api/v1/assistant/cases/999999999/duplicates", headers=member).status_code == 404
 
 
@@ -116,3 +120,70 @@ def test_bad_input_is_a_clear_error_never_a_crash(seeded: Platform, client: Any)
     assert r.status_code == 400 and r.json()["error"]["field"] == "question"
     r = client.get("/api/v1/assistant/search", params={"q": ""})
     assert r.status_code == 400 and r.json()["error"]["field"] == "q"
+
+
+class _ChatServer:
+    """A real HTTP server on loopback speaking the OpenAI chat-completions protocol: it echoes
+    the first case number it was given as the answer, and keeps the requests it got."""
+
+    def __init__(self, status: int = 200) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        seen: list[dict[str, Any]] = []
+        self.seen = seen
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                seen.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                user = body["messages"][-1]["content"]
+                number = user.split("case [", 1)[1].split("]", 1)[0] if "case [" in user else "none"
+                out = json.dumps({"model": "echo-1", "choices": [{"message": {"role": "assistant",
+                                                                               "content": f"See [{number}]."}}]})
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(out.encode())
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_generative_backend_phrases_answers_from_scoped_records_and_failure_falls_back(
+        seeded: Platform, client: Any, monkeypatch: Any) -> None:
+    op = login(client, "township.operator")
+    question = "井盖的事情最近怎么样了"
+    server = _ChatServer()
+    try:
+        monkeypatch.setattr(seeded.settings, "assistant_llm_url", server.url)
+        monkeypatch.setattr(seeded.settings, "assistant_llm_key", "k-123")
+        r = client.post("/api/v1/assistant/ask", json={"question": question}, headers=op)
+        assert r.status_code == 200, r.text
+        ans = r.json()
+        assert ans["kind"] == "generated" and ans["model"] == "echo-1"
+        sent = server.seen[-1]
+        assert sent["path"] == "/v1/chat/completions" and sent["auth"] == "Bearer k-123"
+        # only cases in the township operator's scope were handed to the model
+        scope = {c["node"][:9] for c in ans["hits"]["cases"]}
+        assert len(scope) <= 1
+        if ans["hits"]["cases"]:
+            assert [c["number"] for c in ans["citations"]] == [ans["hits"]["cases"][0]["number"]]
+    finally:
+        server.close()
+    broken = _ChatServer(status=500)
+    try:
+        monkeypatch.setattr(seeded.settings, "assistant_llm_url", broken.url)
+        ans = client.post("/api/v1/assistant/ask", json={"question": question}, headers=op).json()
+        assert ans["kind"] == "search" and broken.seen  # asked, failed, answered with the hits
+    finally:
+        broken.close()

@@ -137,6 +137,60 @@ def test_audit_chain_detects_change_and_deletion(seeded: Platform, client: Any) 
     assert res.broken_at == 3 and "missing" in (res.reason or "")
 
 
+def test_parallel_verify_names_the_same_first_broken_record(seeded: Platform) -> None:
+    from cityos.identity.model import AuditEntry
+
+    now = seeded.clock.now()
+    with seeded.db.begin() as conn:
+        store.append_audit(conn, [AuditEntry(at=now - timedelta(minutes=i), actor=f"user.{i}", role="verifier",
+                                             node="500103", action="case.verify", object_type="case",
+                                             object_id=str(i), ip="10.0.0.1", purpose=None,
+                                             details={"n": i, "note": "复核"}) for i in range(30)])
+    seal(seeded.db, now + timedelta(seconds=10))
+    t = store.audit_log
+    with seeded.db.read() as conn:
+        by_seq = dict(conn.execute(select(t.c.seal_seq, t.c.id).where(t.c.seal_seq.is_not(None))).all())
+    last = max(by_seq)
+    hi1 = -(-last // 2)  # the two ranges: 1..hi1 and hi1+1..last
+
+    def both() -> Any:
+        one, two = verify(seeded.db, workers=1), verify(seeded.db, workers=2)
+        assert one == two  # the parallel walk gives the one answer of a walk from the start
+        return two
+
+    res = both()
+    assert res.ok and res.checked == last
+
+    def set_actor(seq: int, actor: str) -> str:
+        with seeded.db.begin() as conn:
+            old = conn.execute(select(t.c.actor).where(t.c.seal_seq == seq)).scalar_one()
+            conn.execute(update(t).where(t.c.seal_seq == seq).values(actor=actor))
+        return str(old)
+
+    # Tampering in the 2nd range while the 1st is intact.
+    old = set_actor(last - 1, "intruder")
+    res = both()
+    assert (res.broken_at, res.broken_id, res.checked) == (last - 1, by_seq[last - 1], last - 2)
+    assert "content" in (res.reason or "")
+    # A change in the 1st range as well: that one is the first.
+    old2 = set_actor(2, "intruder")
+    assert verify(seeded.db, workers=2).broken_at == 2
+    set_actor(last - 1, old)
+    set_actor(2, old2)
+    assert verify(seeded.db, workers=2).ok
+    # Deletion at the boundary: the last record of the 1st range, then the first of the 2nd too.
+    with seeded.db.begin() as conn:
+        conn.execute(t.delete().where(t.c.seal_seq == hi1))
+    res = both()
+    assert (res.broken_at, res.broken_id, res.checked) == (hi1, by_seq[hi1 + 1], hi1 - 1)
+    assert "missing" in (res.reason or "")
+    with seeded.db.begin() as conn:
+        conn.execute(t.delete().where(t.c.seal_seq == hi1 + 1))
+    res = both()
+    assert (res.broken_at, res.broken_id) == (hi1, by_seq[hi1 + 2])
+    assert f"{hi1}..{hi1 + 1}" in (res.reason or "")
+
+
 def test_auditor_search_by_actor_object_and_time(seeded: Platform, client: Any) -> None:
     token_for(client, "dispatcher")
     aud = bearer(token_for(client, "auditor"))

@@ -30,11 +30,14 @@ def test_the_labelled_set_covers_the_catalogue_in_both_languages_and_is_determin
     assert {r["lang"] for r in rows} == {"zh", "en"} and {"zh-typo", "en-typo"} <= {r["style"] for r in rows}
     for code in codes:
         mine = [r for r in rows if r["category"] == code]
-        assert {r["split"] for r in mine} == {"train", "test"}
+        assert {r["split"] for r in mine} == {"train", "dev", "test"}
         assert len({r["text"] for r in mine}) == len(mine)
     assert evalset.generate() == rows  # the file is what the generator writes
-    test = evalset.load("test")
-    assert sum(r["phrasing"] == "unseen" for r in test) == len(test) // 2
+    dev, test = evalset.load("dev"), evalset.load("test")
+    assert sum(r["phrasing"] == "unseen" for r in dev) == len(dev) // 2
+    assert len(test) >= 250 and {r["phrasing"] for r in test} == {"heldout"}
+    # no held-out text is a labelled example the classifier is built from
+    assert not {r["text"] for r in test} & {r["text"] for r in evalset.load(("train", "dev"))}
 
 
 def test_text_is_normalised_and_cut_into_ngrams() -> None:
@@ -45,11 +48,37 @@ def test_text_is_normalised_and_cut_into_ngrams() -> None:
 
 def test_the_classifier_beats_the_keyword_baseline_on_the_held_out_split() -> None:
     report = run("tfidf")
-    cls, base = report["classification"], report["baseline_keyword"]
-    assert report["dataset"]["test"] >= 150
-    assert cls["top1"] >= 0.85 and cls["top3"] >= 0.93 and cls["top1_seen_phrasing"] >= 0.97
+    cls, base, dev = report["classification"], report["baseline_keyword"], report["classification_dev"]
+    assert report["dataset"]["test"] >= 250
+    # regression guards well below the measured figures (BENCHMARKS.md), not the targets
+    assert cls["top1"] >= 0.75 and cls["top3"] >= 0.9 and dev["top1_seen_phrasing"] >= 0.97
     assert cls["top1"] > base["top1"] + 0.3 and cls["macro_f1"] > base["macro_f1"]
     assert report["duplicates"]["precision"] >= 0.9 and report["duplicates"]["recall"] >= 0.7
+
+
+def test_settings_are_chosen_on_dev_and_shipped() -> None:
+    from cityos.assistant.tune import SETTINGS_FILE, Tuning, load_settings
+
+    assert SETTINGS_FILE.exists() and '"chosen_on": "dev"' in SETTINGS_FILE.read_text(encoding="utf-8")
+    assert isinstance(load_settings(), Tuning)
+
+
+def test_the_space_time_index_finds_what_a_full_scan_finds() -> None:
+    import random
+
+    from cityos.assistant.model import SpaceTimeIndex
+
+    rnd = random.Random(5)
+    ix = SpaceTimeIndex(tail_max=300)
+    rows = [(i, 29.5 + rnd.random() * 0.02, 106.5 + rnd.random() * 0.02, 1.7e9 + rnd.random() * 30 * 86400)
+            for i in range(1, 2001)]
+    ix.add(rows[:1500])  # past tail_max: merged into the sorted arrays
+    ix.add(rows[1500:])  # stays in the tail
+    assert len(ix) == 2000 and ix.last_id == 2000
+    for _, lat, lon, t in rnd.sample(rows, 50):
+        assert sorted(ix.query(lat, lon, t)) == sorted(ix.exact(lat, lon, t))
+    _, lat, lon, t = rows[0]
+    assert 1 in ix.query(lat, lon, t) and 1 not in ix.query(lat + 0.01, lon, t) and 1 not in ix.query(lat, lon, t + 4 * 86400)
 
 
 def test_more_examples_change_the_neighbours() -> None:

@@ -134,3 +134,46 @@ def test_one_noisy_sensor_does_not_raise_red() -> None:
     assert m.combined_level({"gnss": "blue", "rain": "blue"}) == "blue"
     assert m.combined_level({}) == "none"
     assert m.raises_case("yellow", "orange") and not m.raises_case("red", "orange")
+
+
+@pytest.mark.parametrize("kind", ["threshold", "repeat", "rate", "duration", "stale"])
+def test_on_readings_is_on_reading_in_a_loop(kind: str) -> None:
+    import copy
+    import random
+
+    rng = random.Random(kind)
+    rule = m.Rule(id=1, kind=kind, alarm_type="t", severity="MAJOR", key="a", op=">=", limit=10.0, clear=5.0,
+                  duration_s=30, count=3)
+    st_one: dict[str, object] = {}
+    st_many: dict[str, object] = {}
+    for batch in range(30):
+        series = [(NOW + timedelta(seconds=batch * 10 + rng.choice((0, 1, 2, -15))), rng.choice((1.0, 5.0, 7.0, 10.0, 12.0)))
+                  for _ in range(rng.randint(0, 6))]
+        one = [o for o in (m.on_reading(rule, st_one, t, v) for t, v in series)
+               if o.raise_alarm or o.clear_alarm or o.timer_at is not None]
+        many = m.on_readings(rule, st_many, list(series))
+        assert many == one
+        assert {k: v for k, v in st_many.items() if k != "active" or v} == \
+            {k: v for k, v in copy.deepcopy(st_one).items() if k != "active" or v}
+
+
+def test_rollup_rows_match_per_reading_buckets() -> None:
+    import random
+
+    from cityos.perception import store
+
+    rng = random.Random(3)
+    readings = [(rng.choice("AB"), "k", NOW + timedelta(seconds=rng.randint(-200_000, 200_000)), float(rng.randint(0, 9)))
+                for _ in range(500)]
+    want: dict[tuple[str, str, str, datetime], list[float]] = {}
+    for d, k, t, v in readings:
+        for b in store.BUCKETS:
+            want.setdefault((d, k, b, store.bucket_start(t, b)), []).append(v)
+    got = {(r[0], r[1], r[2], r[3]): r for r in store.rollup_rows(readings)}
+    assert set(got) == set(want)
+    for key, vals in want.items():
+        r = got[key]
+        assert (r[4], r[5], r[7]) == (min(vals), max(vals), len(vals)) and r[6] == pytest.approx(sum(vals))
+        last = max((t, i) for i, (d, k, t, _v) in enumerate(readings)
+                   if (d, k) == key[:2] and store.bucket_start(t, key[2]) == key[3])
+        assert r[9] == last[0]

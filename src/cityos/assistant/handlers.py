@@ -12,25 +12,27 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy import func, select
 
-from cityos.assistant import evalset, store
+from cityos.assistant import evalset, generate, store
 from cityos.assistant.descriptions import DESCRIPTIONS
 from cityos.assistant.model import (
     DUP_HOURS,
-    DUP_METRES,
-    DUP_THRESHOLD,
     MAX_CHARS,
     Example,
     KnnClassifier,
+    SpaceTimeIndex,
+    TfidfEncoder,
     duplicate_score,
     make_encoder,
     metres_between,
 )
+from cityos.assistant.tune import Tuning, load_settings
 from cityos.core.errors import NotFound, ValidationError
 from cityos.core.store import bump_revision, read_revision
 from cityos.geo import store as geo_store
@@ -52,7 +54,12 @@ allow((*OPERATORS, "dispatcher"), "assistant.correct")
 allow(("system_admin",), "assistant.correct")
 
 
-CATEGORY_WEIGHT = float(os.environ.get("CITYOS_ASSISTANT_CATEGORY_WEIGHT", "4.0"))
+def current_tuning() -> Tuning:
+    """The settings chosen on the dev split (`data/settings.json`); the category weight can be
+    overridden per deployment with CITYOS_ASSISTANT_CATEGORY_WEIGHT."""
+    t = load_settings()
+    raw = os.environ.get("CITYOS_ASSISTANT_CATEGORY_WEIGHT", "").strip()
+    return replace(t, category_weight=float(raw)) if raw else t
 
 
 def category_text(c: Category) -> str:
@@ -64,14 +71,22 @@ def model_name() -> str:
 
 
 def build_classifier(categories: dict[str, Category], corrections: list[dict[str, Any]],
-                     model: str | None = None, train: list[dict[str, Any]] | None = None) -> KnnClassifier:
-    examples = [Example(category_text(c), code, CATEGORY_WEIGHT, "category") for code, c in sorted(categories.items())]
-    rows = evalset.load("train") if train is None else train
+                     model: str | None = None, train: list[dict[str, Any]] | None = None,
+                     tuning: Tuning | None = None) -> KnnClassifier:
+    """Examples: the subclass descriptions, the shipped labelled texts (train and dev; never test)
+    unless `train` is given, and the operators' corrections."""
+    t = tuning or current_tuning()
+    examples = [Example(category_text(c), code, t.category_weight, "category") for code, c in sorted(categories.items())]
+    rows = evalset.load(("train", "dev")) if train is None else train
     examples += [Example(r["text"], r["category"]) for r in rows if r["category"] in categories]
-    # corrections weigh more than the shipped examples: the operator has the last word
-    examples += [Example(r["text"], r["category"], 1.2, "correction") for r in corrections
+    # a correction weighs a little more than a subclass description (the heaviest shipped example):
+    # the operator has the last word on texts like the one corrected
+    examples += [Example(r["text"], r["category"], 1.2 * max(1.0, t.category_weight), "correction") for r in corrections
                  if r["category"] in categories]
-    return KnnClassifier(make_encoder(model or model_name())).fit(examples)
+    enc = make_encoder(model or model_name())
+    if isinstance(enc, TfidfEncoder):
+        enc.max_n, enc.class_spread = t.max_n, t.class_spread
+    return KnnClassifier(enc, blend=t.blend).fit(examples)
 
 
 class AssistantService:
@@ -82,6 +97,9 @@ class AssistantService:
         self._key: tuple[int, int] | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._dup = SpaceTimeIndex()
+        self._dup_lock = threading.Lock()
+        self._recent: set[int] = set()
 
     def classifier(self) -> KnnClassifier:
         if self._clf is not None and time.monotonic() - self._checked < self.ttl:
@@ -101,6 +119,41 @@ class AssistantService:
 
     def invalidate(self) -> None:
         self._checked = 0.0
+
+    def dup_index(self) -> SpaceTimeIndex:
+        """The space-time index of located cases, caught up with the cases table by id on every call
+        (one indexed read); the first call loads every located case."""
+        with self._dup_lock:
+            ix = self._dup
+            c = gstore.cases
+            # ids are taken from a sequence but committed in any order: look back a little and skip
+            # the ids already indexed, so a case committed late is not missed
+            since = max(0, ix.last_id - RECHECK_IDS)
+            with self.p.db.read() as conn:
+                while True:
+                    rows = conn.execute(select(c.c.id, c.c.lat, c.c.lon, c.c.created_at)
+                                        .where(c.c.id > since, c.c.lat.is_not(None), c.c.lon.is_not(None))
+                                        .order_by(c.c.id).limit(CATCH_UP_BATCH)).all()
+                    if not rows:
+                        break
+                    fresh = [r for r in rows if r[0] not in self._recent]
+                    if len(fresh) > 1000:  # a bulk load: straight into the sorted arrays
+                        arr = np.array([(r[0], r[1], r[2], r[3].timestamp()) for r in fresh], dtype=np.float64)
+                        ix.add_arrays(arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2], arr[:, 3])
+                        self._recent.update(int(r[0]) for r in fresh[-RECHECK_IDS:])
+                    else:
+                        ix.add((int(r[0]), float(r[1]), float(r[2]), r[3].timestamp()) for r in fresh)
+                        self._recent.update(int(r[0]) for r in fresh)
+                    since = int(rows[-1][0])
+                    if len(rows) < CATCH_UP_BATCH:
+                        break
+            if len(self._recent) > 4 * RECHECK_IDS:
+                self._recent = {i for i in self._recent if i > ix.last_id - RECHECK_IDS}
+            return ix
+
+
+RECHECK_IDS = 1000
+CATCH_UP_BATCH = 200_000
 
 
 def service(p: Platform) -> AssistantService:
@@ -177,30 +230,35 @@ def record_correction(p: Platform, actor: Actor, text: Any, category: Any, sugge
 # --- duplicates -------------------------------------------------------------------------------
 
 def duplicates(p: Platform, actor: Actor, case_id: int, limit: int = 10) -> dict[str, Any]:
-    """Cases in the asker's scope near in space (150 m) and time (72 h) with a similar text."""
+    """Cases in the asker's scope near in space (150 m) and time (72 h) with a similar text.
+
+    Located cases: candidates from the in-memory space-time index (exact within 150 m / 72 h), then
+    one read by id for their state, scope and text. Unlocated cases: the same division in the window."""
     c = gstore.cases
     scope = actor.scope("case.read")
+    threshold = current_tuning().dup_threshold
     with p.db.read() as conn:
         case = gstore.get_case(conn, case_id)
-        if case is None or not actor.can("case.read", case["node"]):
-            raise NotFound(f"no case {case_id} in your scope", field="case_id")
+    if case is None or not actor.can("case.read", case["node"]):
+        raise NotFound(f"no case {case_id} in your scope", field="case_id")
+    cols = (c.c.id, c.c.number, c.c.lat, c.c.lon, c.c.created_at, c.c.state, c.c.category_code, c.c.description)
+    conds = [c.c.id != case_id, c.c.state.not_in(("cancelled", "merged")), in_scope(c.c.node, scope)]
+    if case["lat"] is not None and case["lon"] is not None:
+        ids = [i for i in service(p).dup_index().query(case["lat"], case["lon"], case["created_at"].timestamp())
+               if i != case_id]
+        rows: list[Any] = []
+        with p.db.read() as conn:
+            for start in range(0, len(ids), 500):
+                rows += conn.execute(select(*cols).where(c.c.id.in_(ids[start:start + 500]), *conds)).mappings().all()
+    else:
         window = timedelta(hours=DUP_HOURS)
-        conds = [c.c.id != case_id, c.c.state.not_in(("cancelled", "merged")), in_scope(c.c.node, scope),
-                 c.c.created_at.between(case["created_at"] - window, case["created_at"] + window)]
-        if case["lat"] is not None:
-            import math
-
-            dlat = DUP_METRES / 111_320
-            dlon = dlat / max(0.1, math.cos(math.radians(case["lat"])))
-            conds += [c.c.lat.between(case["lat"] - dlat, case["lat"] + dlat),
-                      c.c.lon.between(case["lon"] - dlon, case["lon"] + dlon)]
-        else:
-            conds.append(c.c.node == case["node"])
-        rows = conn.execute(select(c.c.id, c.c.number, c.c.lat, c.c.lon, c.c.created_at, c.c.state, c.c.category_code,
-                                   c.c.description).where(*conds).order_by(c.c.created_at.desc()).limit(500)
-                            ).mappings().all()
+        conds += [c.c.node == case["node"],
+                  c.c.created_at.between(case["created_at"] - window, case["created_at"] + window)]
+        with p.db.read() as conn:
+            rows = list(conn.execute(select(*cols).where(*conds).order_by(c.c.created_at.desc()).limit(500))
+                        .mappings().all())
     if not rows:
-        return {"case_id": case_id, "duplicates": [], "threshold": DUP_THRESHOLD}
+        return {"case_id": case_id, "duplicates": [], "threshold": threshold, "candidates": 0}
     enc = service(p).classifier().encoder
     vecs = enc.encode([case["description"], *[r["description"] for r in rows]])
     sims = vecs[1:] @ vecs[0]
@@ -210,12 +268,12 @@ def duplicates(p: Platform, actor: Actor, case_id: int, limit: int = 10) -> dict
                   if case["lat"] is not None and r["lat"] is not None else None)
         hours = abs((r["created_at"] - case["created_at"]).total_seconds()) / 3600
         score = duplicate_score(float(sim), r["category_code"] == case["category_code"], metres, hours)
-        if score >= DUP_THRESHOLD:
+        if score >= threshold:
             out.append({"id": r["id"], "number": r["number"], "state": r["state"], "category": r["category_code"],
                         "metres": None if metres is None else round(metres, 1), "hours": round(hours, 1),
                         "similarity": round(float(sim), 3), "score": score})
     out.sort(key=lambda d: -d["score"])
-    return {"case_id": case_id, "duplicates": out[:limit], "threshold": DUP_THRESHOLD}
+    return {"case_id": case_id, "duplicates": out[:limit], "threshold": threshold, "candidates": len(rows)}
 
 
 # --- search and answers ------------------------------------------------------------------------
@@ -295,11 +353,17 @@ def ask(p: Platform, actor: Actor, question: Any) -> dict[str, Any]:
     if WHO.search(text):
         return _who_handles(p, actor, text, place)
     hits = search(p, actor, text, limit=5)
+    citations = [{"type": "case", "id": c["id"], "number": c["number"]} for c in hits["cases"]]
+    generated = generate.answer(p.settings, text, hits)  # only from records in the asker's scope
+    if generated is not None:
+        cited = [c for c in citations if c["number"] in generated["text"]]
+        return {"question": text, "kind": "generated", "answer": generated["text"], "answer_zh": generated["text"],
+                "answer_en": generated["text"], "model": generated["model"], "citations": cited or citations,
+                "hits": hits}
     return {"question": text, "kind": "search", "answer": None,
             "answer_zh": "没有现成的答案模板；以下是相关的类别和案件。",
             "answer_en": "No answer template fits; here are the related categories and cases.",
-            "citations": [{"type": "case", "id": c["id"], "number": c["number"]} for c in hits["cases"]],
-            "hits": hits}
+            "citations": citations, "hits": hits}
 
 
 def _period(p: Platform, text: str) -> tuple[Any, str]:
@@ -343,6 +407,9 @@ def _count_overdue(p: Platform, actor: Actor, text: str, place: Place | None) ->
             "citations": [{"type": "case", "id": r["id"], "number": r["number"], "title": r["title"]} for r in rows]}
 
 
+LEVEL_ZH = {"city": "市", "district": "区县", "township": "镇街", "village": "村社区", "grid": "网格"}
+
+
 def _who_handles(p: Platform, actor: Actor, text: str, place: Place | None) -> dict[str, Any]:
     subject = WHO.sub(" ", text)
     if place is not None:
@@ -353,7 +420,7 @@ def _who_handles(p: Platform, actor: Actor, text: str, place: Place | None) -> d
     cites: list[dict[str, Any]] = [{"type": "category", "code": cat.code, "name_zh": cat.name_zh, "name_en": cat.name_en}]
     if place is None:
         return {"question": text, "kind": "who_handles", "category": cat.code, "routing": None,
-                "answer_zh": f"这属于“{cat.name_zh}”（{cat.code}），由{cat.owner_level}级负责；请说明地点（区或街道名称）以确定责任单位。",
+                "answer_zh": f"这属于“{cat.name_zh}”（{cat.code}），由{LEVEL_ZH.get(cat.owner_level, cat.owner_level)}级负责；请说明地点（区或街道名称）以确定责任单位。",
                 "answer_en": f"This is '{cat.name_en}' ({cat.code}), owned at {cat.owner_level} level; name a district or "
                              "township to get the responsible unit.",
                 "citations": cites, "alternatives": sugg["suggestions"][1:]}
@@ -366,7 +433,7 @@ def _who_handles(p: Platform, actor: Actor, text: str, place: Place | None) -> d
         decision = route(conn, cat, chain)
         cites.append({"type": "division", "code": place.code, "name": place.name})
     return {"question": text, "kind": "who_handles", "category": cat.code, "routing": decision.as_dict(),
-            "answer_zh": f"{place.name}的“{cat.name_zh}”由 {decision.unit} 负责（{decision.level}级）。",
+            "answer_zh": f"{place.name}的“{cat.name_zh}”由 {decision.unit} 负责（{LEVEL_ZH.get(decision.level, decision.level)}级）。",
             "answer_en": f"'{cat.name_en}' in {place.name} is handled by {decision.unit} ({decision.level} level): "
                          f"{decision.rule}.",
             "citations": cites, "alternatives": sugg["suggestions"][1:]}

@@ -37,12 +37,12 @@ def normalize(text: str) -> str:
     return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
 
 
-def features(text: str) -> list[str]:
+def features(text: str, max_n: int = 3) -> list[str]:
     t = normalize(text)
     out: list[str] = []
     # character n-grams over the text without punctuation, so 井盖 and 井 盖 meet
     compact = "".join(c for c in t if c.isalnum() or c == " ")
-    for n in (1, 2, 3):
+    for n in range(1, max_n + 1):
         for i in range(len(compact) - n + 1):
             g = compact[i:i + n]
             if g.strip() and not (n == 1 and not _CJK.match(g)):
@@ -62,32 +62,36 @@ class Encoder(Protocol):
 class TfidfEncoder:
     """Character n-gram TF-IDF, fitted on the labelled corpus.
 
-    With labels, each n-gram's IDF is multiplied by a class-spread factor log((1+L)/(1+l)) + 0.1,
-    where l is the number of subclasses whose examples use it: boilerplate shared by every
-    subclass ("麻烦尽快处理", "please fix", place names) weighs next to nothing, and words that
-    belong to one subclass weigh most."""
+    With labels and `class_spread`, each n-gram's IDF is multiplied by a class-spread factor
+    log((1+L)/(1+l)) + 0.1, where l is the number of subclasses whose examples use it: boilerplate
+    shared by every subclass ("麻烦尽快处理", "please fix", place names) weighs next to nothing, and
+    words that belong to one subclass weigh most."""
 
     name = "tfidf"
 
-    def __init__(self) -> None:
+    def __init__(self, max_n: int = 3, class_spread: bool = True) -> None:
+        self.max_n = max_n
+        self.class_spread = class_spread
         self.vocab: dict[str, int] = {}
         self.idf = np.zeros(0, dtype=np.float32)
 
     def fit(self, docs: Sequence[str], labels: Sequence[str] | None = None) -> None:
         df: Counter[str] = Counter()
         classes: dict[str, set[str]] = {}
+        spread = labels is not None and self.class_spread
         for i, d in enumerate(docs):
-            grams = set(features(d))
+            grams = set(features(d, self.max_n))
             df.update(grams)
-            if labels is not None:
+            if spread:
+                assert labels is not None
                 for g in grams:
                     classes.setdefault(g, set()).add(labels[i])
         vocab = sorted(df)
         self.vocab = {g: i for i, g in enumerate(vocab)}
         n = len(docs)
-        nl = len(set(labels)) if labels is not None else 0
+        nl = len(set(labels)) if spread and labels is not None else 0
         self.idf = np.array([(math.log((1 + n) / (1 + df[g])) + 1)
-                             * ((math.log((1 + nl) / (1 + len(classes[g]))) + 0.1) if labels is not None else 1.0)
+                             * ((math.log((1 + nl) / (1 + len(classes[g]))) + 0.1) if spread else 1.0)
                              for g in vocab], dtype=np.float32)
 
     def coverage(self, text: str) -> float:
@@ -95,15 +99,25 @@ class TfidfEncoder:
         grams = [g for g in features(text) if g.startswith("w:") or (len(g) == 2 and _CJK.match(g))]
         return sum(g in self.vocab for g in grams) / len(grams) if grams else 0.0
 
+    def sparse(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, values) of the text's L2-normalised row: a few hundred entries, not the vocabulary."""
+        cols: list[int] = []
+        vals: list[float] = []
+        for g, c in Counter(features(text, self.max_n)).items():
+            j = self.vocab.get(g)
+            if j is not None:
+                cols.append(j)
+                vals.append((1 + math.log(c)) * float(self.idf[j]))
+        v = np.asarray(vals, dtype=np.float32)
+        norm = float(np.linalg.norm(v)) if len(v) else 0.0
+        return np.asarray(cols, dtype=np.int64), v / max(norm, 1e-9)
+
     def encode(self, docs: Sequence[str]) -> np.ndarray:
         m = np.zeros((len(docs), len(self.vocab)), dtype=np.float32)
         for r, d in enumerate(docs):
-            for g, c in Counter(features(d)).items():
-                j = self.vocab.get(g)
-                if j is not None:
-                    m[r, j] = (1 + math.log(c)) * self.idf[j]
-        norms = np.linalg.norm(m, axis=1, keepdims=True)
-        return m / np.maximum(norms, 1e-9)
+            cols, vals = self.sparse(d)
+            m[r, cols] = vals
+        return m
 
 
 class E5Encoder:
@@ -160,56 +174,77 @@ class Suggestion:
 
 
 class KnnClassifier:
-    def __init__(self, encoder: Encoder, temperature: float = 0.05) -> None:
+    """Nearest neighbours per subclass: score = blend * best + (1 - blend) * second best.
+
+    Scoring is vectorised: the examples' rows are kept transposed (vocabulary x examples), so one
+    text costs a gather of its few hundred n-gram rows and one small product; the per-subclass
+    best and second best come from a padded (subclass x examples-of-it) index and np.partition."""
+
+    def __init__(self, encoder: Encoder, temperature: float = 0.05, blend: float = 0.7) -> None:
         self.encoder = encoder
         self.temperature = temperature
+        self.blend = blend
         self.examples: list[Example] = []
         self.labels: list[str] = []
-        self._matrix = np.zeros((0, 0), dtype=np.float32)
-        self._label_idx = np.zeros(0, dtype=np.int64)
+        self._matrix_t = np.zeros((0, 0), dtype=np.float32)
         self._weights = np.zeros(0, dtype=np.float32)
+        self._groups = np.zeros((0, 1), dtype=np.int64)
 
     def fit(self, examples: Iterable[Example]) -> KnnClassifier:
         self.examples = list(examples)
         texts = [e.text for e in self.examples]
         self.encoder.fit(texts, [e.label for e in self.examples])
-        self._matrix = self.encoder.encode(texts)
+        self._matrix_t = np.ascontiguousarray(self.encoder.encode(texts).T)
         self.labels = sorted({e.label for e in self.examples})
-        pos = {lb: i for i, lb in enumerate(self.labels)}
-        self._label_idx = np.array([pos[e.label] for e in self.examples], dtype=np.int64)
+        members: dict[str, list[int]] = {lb: [] for lb in self.labels}
+        for i, e in enumerate(self.examples):
+            members[e.label].append(i)
+        width = max((len(v) for v in members.values()), default=1)
+        pad = len(self.examples)  # a column of -inf appended to the similarities
+        self._groups = np.full((len(self.labels), max(width, 2)), pad, dtype=np.int64)
+        for r, lb in enumerate(self.labels):
+            self._groups[r, :len(members[lb])] = members[lb]
         self._weights = np.array([e.weight for e in self.examples], dtype=np.float32)
         return self
 
+    def similarities(self, texts: Sequence[str]) -> np.ndarray:
+        """(B, N) cosine similarities of the texts to every example."""
+        sparse = getattr(self.encoder, "sparse", None)
+        if sparse is not None:  # a gather per text beats a dense (B x vocabulary) product
+            out = np.zeros((len(texts), len(self.examples)), dtype=np.float32)
+            for r, t in enumerate(texts):
+                cols, vals = sparse(t)
+                if len(cols):
+                    out[r] = vals @ self._matrix_t[cols]
+            return out
+        return np.asarray(self.encoder.encode(list(texts)) @ self._matrix_t, dtype=np.float32)
+
     def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(label scores, best example index per label) for each text."""
-        q = self.encoder.encode(list(texts))
-        sims = (q @ self._matrix.T) * self._weights  # (B, N)
-        nl = len(self.labels)
-        best = np.full((len(texts), nl), -1.0, dtype=np.float32)
-        second = np.full((len(texts), nl), -1.0, dtype=np.float32)
-        arg = np.zeros((len(texts), nl), dtype=np.int64)
-        for j in range(sims.shape[1]):
-            lab = self._label_idx[j]
-            s = sims[:, j]
-            better = s > best[:, lab]
-            second[:, lab] = np.where(better, best[:, lab], np.maximum(second[:, lab], s))
-            arg[:, lab] = np.where(better, j, arg[:, lab])
-            best[:, lab] = np.where(better, s, best[:, lab])
-        second = np.where(second < 0, best, second)
-        return 0.7 * best + 0.3 * second, arg
+        sims = self.similarities(texts) * self._weights
+        sims = np.concatenate([sims, np.full((len(texts), 1), -np.inf, dtype=np.float32)], axis=1)
+        grouped = sims[:, self._groups]  # (B, L, M)
+        top2 = -np.partition(-grouped, 1, axis=2)[:, :, :2]
+        best, second = top2[:, :, 0], top2[:, :, 1]
+        second = np.where(np.isfinite(second), second, best)  # a subclass with a single example
+        arg = np.take_along_axis(self._groups[None, :, :].repeat(len(texts), 0),
+                                 grouped.argmax(axis=2)[:, :, None], axis=2)[:, :, 0]
+        return self.blend * best + (1 - self.blend) * second, arg
 
     def predict(self, texts: Sequence[str], k: int = 3) -> list[list[Suggestion]]:
         if not texts or not self.examples:
             return [[] for _ in texts]
-        sc, arg = self.scores(texts)
         out: list[list[Suggestion]] = []
-        for r in range(len(texts)):
-            row = sc[r]
-            z = np.exp((row - row.max()) / self.temperature)
-            conf = z / z.sum()
-            top = np.argsort(-row)[:k]
-            out.append([Suggestion(self.labels[i], float(conf[i]), float(row[i]), self.examples[arg[r, i]].text)
-                        for i in top])
+        for start in range(0, len(texts), 256):  # bounded memory for the (B, L, M) block
+            chunk = texts[start:start + 256]
+            sc, arg = self.scores(chunk)
+            for r in range(len(chunk)):
+                row = sc[r]
+                z = np.exp((row - row.max()) / self.temperature)
+                conf = z / z.sum()
+                top = np.argsort(-row)[:k]
+                out.append([Suggestion(self.labels[i], float(conf[i]), float(row[i]),
+                                       self.examples[arg[r, i]].text) for i in top])
         return out
 
 
@@ -267,3 +302,108 @@ def duplicate_score(similarity: float, same_category: bool, metres: float | None
     space = 0.5 if metres is None else 1 - metres / DUP_METRES
     time = 1 - hours / DUP_HOURS
     return round(0.35 * max(0.0, similarity) + 0.25 * same_category + 0.2 * space + 0.2 * time, 3)
+
+
+class SpaceTimeIndex:
+    """Located cases bucketed by (150 m lat cell, lon cell, 72 h time slot), for duplicate search
+    over millions of cases: a query reads the few buckets around a point and keeps the cases within
+    DUP_METRES and DUP_HOURS, exactly as a full scan would (score 0 outside them anyway).
+
+    Keys live in one sorted int64 array (np.searchsorted per bucket) plus an unsorted tail of
+    cases added since the last merge; the tail is scanned with numpy and merged past `tail_max`.
+    Cases are only added (a case that is merged, cancelled or out of scope is dropped by the
+    caller's database read); the caller adds new cases in id order."""
+
+    LAT_CELL = DUP_METRES / 111_320  # degrees: a cell is at least DUP_METRES tall
+    SLOT = DUP_HOURS * 3600.0  # seconds
+
+    def __init__(self, tail_max: int = 50_000) -> None:
+        self.tail_max = tail_max
+        self.keys = np.zeros(0, dtype=np.int64)
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.lat = np.zeros(0)
+        self.lon = np.zeros(0)
+        self.t = np.zeros(0)
+        self._tail: list[tuple[int, float, float, float]] = []
+        self.last_id = 0
+
+    def __len__(self) -> int:
+        return len(self.ids) + len(self._tail)
+
+    @classmethod
+    def _key(cls, lat: np.ndarray, lon: np.ndarray, t: np.ndarray) -> np.ndarray:
+        cy = np.floor(lat / cls.LAT_CELL).astype(np.int64) + (1 << 17)
+        cx = np.floor(lon / cls.LAT_CELL).astype(np.int64) + (1 << 18)
+        slot = np.floor(t / cls.SLOT).astype(np.int64)
+        return (cy << 40) | (cx << 20) | slot
+
+    def add_arrays(self, ids: np.ndarray, lat: np.ndarray, lon: np.ndarray, t: np.ndarray) -> None:
+        """Bulk load (the first catch-up over a large table): straight into the sorted arrays."""
+        self.merge()
+        if not len(ids):
+            return
+        self._tail = []
+        self.ids, self.lat = np.concatenate([self.ids, ids.astype(np.int64)]), np.concatenate([self.lat, lat])
+        self.lon, self.t = np.concatenate([self.lon, lon]), np.concatenate([self.t, t])
+        keys = self._key(self.lat, self.lon, self.t)
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.ids, self.lat, self.lon, self.t = keys[order], self.ids[order], self.lat[order], \
+            self.lon[order], self.t[order]
+        self.last_id = max(self.last_id, int(ids.max()))
+
+    def add(self, rows: Iterable[tuple[int, float, float, float]]) -> None:
+        """(id, lat, lon, epoch seconds) of new located cases."""
+        for r in rows:
+            self._tail.append(r)
+            self.last_id = max(self.last_id, int(r[0]))
+        if len(self._tail) > self.tail_max:
+            self.merge()
+
+    def merge(self) -> None:
+        if not self._tail:
+            return
+        tail = np.array(self._tail, dtype=np.float64)
+        self._tail = []
+        ids = np.concatenate([self.ids, tail[:, 0].astype(np.int64)])
+        lat = np.concatenate([self.lat, tail[:, 1]])
+        lon = np.concatenate([self.lon, tail[:, 2]])
+        t = np.concatenate([self.t, tail[:, 3]])
+        keys = self._key(lat, lon, t)
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.ids, self.lat, self.lon, self.t = keys[order], ids[order], lat[order], lon[order], t[order]
+
+    def _near(self, lat: np.ndarray, lon: np.ndarray, t: np.ndarray, qlat: float, qlon: float, qt: float,
+              metres: float, hours: float) -> np.ndarray:
+        dy = (lat - qlat) * 111_320
+        dx = (lon - qlon) * 111_320 * math.cos(math.radians(qlat))
+        return np.asarray((dx * dx + dy * dy <= metres * metres) & (np.abs(t - qt) <= hours * 3600))
+
+    def query(self, qlat: float, qlon: float, qt: float, metres: float = DUP_METRES,
+              hours: float = DUP_HOURS) -> list[int]:
+        """Ids of the cases within `metres` and `hours` of the point (exact)."""
+        metres, hours = min(metres, DUP_METRES), min(hours, DUP_HOURS)
+        dlat = metres / 111_320
+        dlon = dlat / max(0.01, math.cos(math.radians(qlat)))
+        cys = range(math.floor((qlat - dlat) / self.LAT_CELL), math.floor((qlat + dlat) / self.LAT_CELL) + 1)
+        cxs = range(math.floor((qlon - dlon) / self.LAT_CELL), math.floor((qlon + dlon) / self.LAT_CELL) + 1)
+        slots = range(math.floor((qt - hours * 3600) / self.SLOT), math.floor((qt + hours * 3600) / self.SLOT) + 1)
+        wanted = np.array([((cy + (1 << 17)) << 40) | ((cx + (1 << 18)) << 20) | s
+                           for cy in cys for cx in cxs for s in slots], dtype=np.int64)
+        lo = np.searchsorted(self.keys, wanted, side="left")
+        hi = np.searchsorted(self.keys, wanted, side="right")
+        idx = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True) if b > a] or [np.zeros(0, np.int64)])
+        found: list[int] = []
+        if len(idx):
+            keep = self._near(self.lat[idx], self.lon[idx], self.t[idx], qlat, qlon, qt, metres, hours)
+            found = self.ids[idx[keep]].tolist()
+        if self._tail:
+            tail = np.array(self._tail, dtype=np.float64)
+            keep = self._near(tail[:, 1], tail[:, 2], tail[:, 3], qlat, qlon, qt, metres, hours)
+            found += tail[keep, 0].astype(np.int64).tolist()
+        return found
+
+    def exact(self, qlat: float, qlon: float, qt: float) -> list[int]:
+        """The same answer by a full scan (for measuring the index against)."""
+        self.merge()
+        keep = self._near(self.lat, self.lon, self.t, qlat, qlon, qt, DUP_METRES, DUP_HOURS)
+        return self.ids[keep].tolist()

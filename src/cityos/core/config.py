@@ -25,12 +25,18 @@ class Settings(BaseSettings):
     tile_url: str | None = Field(default=None, description="optional XYZ tile URL for maps; unset = polygons only")
     log_level: str = "INFO"
     max_request_bytes: int = 10 * 1024 * 1024
+    db_busy_timeout_s: float = Field(default=30.0, gt=0, description="SQLite: how long a write waits for the lock (then 503)")
     geo_index_ttl_s: float = 5.0
     open311_jurisdiction: str = Field(default="500000", description="the jurisdiction_id this Open311 server answers for")
     rate_limit_ip_per_minute: int = Field(default=3000, ge=1, description="requests per client IP per minute")
     rate_limit_key_per_minute: int = Field(default=6000, ge=1, description="requests per API key or token per minute")
     public_url: str = Field(default="http://127.0.0.1:8000",
                             description="where this CityOS answers (health probes of its own components)")
+    assistant_llm_url: str | None = Field(default=None, description="optional OpenAI-compatible endpoint (…/v1) for "
+                                          "free-form answers; unset = templates and search hits only")
+    assistant_llm_model: str = "default"
+    assistant_llm_key: str | None = None
+    assistant_llm_timeout_s: float = Field(default=20.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

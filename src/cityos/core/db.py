@@ -8,11 +8,12 @@ bulk load) the store asks `Database.is_postgres`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -21,6 +22,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
 from cityos.core.errors import Unavailable
+
+T = TypeVar("T")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -68,12 +71,13 @@ def _json_dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, busy_timeout_s: float = 30.0) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, json_serializer=_json_dumps, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, json_serializer=_json_dumps,
+                               connect_args={"timeout": busy_timeout_s, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _rec: Any) -> None:
@@ -83,7 +87,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cur.close()
             # pysqlite's own transaction handling defers BEGIN; take it over so that
             # `BEGIN IMMEDIATE` can be used for writer transactions.
@@ -94,22 +98,78 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
 
         return engine
+    # No pool_pre_ping: it costs a round trip (SELECT 1) at every checkout, more than the
+    # credential read it would guard. A connection that died in the pool fails at its first
+    # statement instead; SQLAlchemy then invalidates it and every older pooled connection
+    # (a disconnect error), `Database.read_once` retries once on a fresh one, and other
+    # transactions answer 503 once. pool_recycle retires connections before the server's or
+    # a firewall's idle timeouts would.
     return create_engine(
         url,
         json_serializer=_json_dumps,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
-        pool_recycle=1800,
+        pool_recycle=600,
     )
+
+
+SIGNALS = "cityos_signals"  # key in a connection's info: the channels its open transaction signals
+
+
+def signal(conn: Connection, channel: str) -> None:
+    """Say that this transaction wrote something the live readers of `channel` wait for.
+
+    They are woken once it commits (never if it rolls back): in this process by the
+    callbacks of `Database.on_commit`, in other processes by PostgreSQL's NOTIFY, which
+    the server delivers at commit to every session that LISTENs on `cityos_<channel>`.
+    Readers keep a slow poll as well, so a lost wake-up delays a row but never loses it."""
+    pending: set[str] = conn.info.setdefault(SIGNALS, set())
+    if channel not in pending:
+        pending.add(channel)
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_notify(:c, '')"), {"c": f"cityos_{channel}"})
 
 
 class Database:
     """The engine plus the few things that differ between engines."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, busy_timeout_s: float = 30.0) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size)
+        self.engine = make_engine(url, pool_size=pool_size, busy_timeout_s=busy_timeout_s)
+        # The same pool, connections switched to autocommit while checked out for `read_once`
+        # (psycopg sets that on the client side: no round trip).
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._on_commit: dict[str, list[Callable[[], None]]] = {}
+        self._on_commit_lock = threading.Lock()
+        # SQLite has one writer at a time. Writers of this process queue here and are woken the
+        # moment the writer before them ends; waiting in SQLite's busy handler instead means
+        # sleeping in steps of up to 100 ms, and the unlucky waiters lose again and again.
+        self._writer = threading.Lock()
+        self._writer_wait_s = busy_timeout_s  # as long as SQLite's own busy timeout
+
+    def on_commit(self, channel: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` (in the committing thread; keep it short) after each transaction of this
+        process that `signal`led `channel` has committed. Returns the function that stops it."""
+        with self._on_commit_lock:
+            self._on_commit.setdefault(channel, []).append(callback)
+
+        def remove() -> None:
+            with self._on_commit_lock:
+                callbacks = self._on_commit.get(channel, [])
+                if callback in callbacks:
+                    callbacks.remove(callback)
+
+        return remove
+
+    def _committed(self, channels: set[str]) -> None:
+        for channel in channels:
+            for callback in list(self._on_commit.get(channel, ())):
+                try:
+                    callback()
+                except Exception:  # a waker must not fail the request that has committed
+                    from cityos.core.logging import get_logger
+
+                    get_logger("cityos.db").warning("db.on_commit_failed", channel=channel, exc_info=True)
 
     @property
     def is_postgres(self) -> bool:
@@ -129,10 +189,15 @@ class Database:
         On SQLite a writing transaction takes the write lock at BEGIN, so two
         writers queue instead of failing later with "database is locked".
         """
+        signalled: set[str] | None = None
+        queued = write and self.is_sqlite
+        if queued and not self._writer.acquire(timeout=self._writer_wait_s):
+            raise Unavailable("the database is busy with other writes; try again shortly")
         try:
             with self.engine.connect() as conn:
                 if write and self.is_sqlite:
                     conn.info["immediate"] = True
+                conn.info.pop(SIGNALS, None)  # left by a use outside this method: not ours to fire
                 # Work a store defers to the end of the transaction (e.g. counters other
                 # transactions also write: their row locks are then held only until commit).
                 conn.info["before_commit"] = []
@@ -141,18 +206,53 @@ class Database:
                         yield conn
                         for fn in conn.info["before_commit"]:
                             fn(conn)
+                    signalled = conn.info.pop(SIGNALS, None)
                 finally:
                     conn.info.pop("immediate", None)
                     conn.info.pop("before_commit", None)
+                    conn.info.pop(SIGNALS, None)
         except OperationalError as exc:
-            if _is_connection_error(exc):
-                raise Unavailable("the database is not reachable right now; try again shortly") from exc
+            answer = unavailable(exc)
+            if answer is not None:
+                raise answer from exc
             raise
+        finally:
+            if queued:
+                self._writer.release()
+        if signalled:
+            self._committed(signalled)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         with self.begin(write=False) as conn:
             yield conn
+
+    def read_once(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn` (reads only, one statement is best) outside an explicit transaction.
+
+        On PostgreSQL a single SELECT is then one round trip (no BEGIN, no COMMIT); several
+        statements would each see their own snapshot. If the pooled connection turns out to
+        be dead (the server restarted, a backend was terminated), SQLAlchemy invalidates it
+        and the pool's older connections, and `fn` runs once more on a fresh connection:
+        this is what stands in for a ping at every checkout.
+
+        On SQLite it is an ordinary read: BEGIN and COMMIT cost no round trip there, and
+        switching pysqlite's isolation handling back and forth would cost a PRAGMA each time."""
+        if not self.is_postgres:
+            with self.read() as conn:
+                return fn(conn)
+        for attempt in (1, 2):
+            try:
+                with self._autocommit.connect() as conn:
+                    return fn(conn)
+            except DBAPIError as exc:
+                if attempt == 1 and exc.connection_invalidated:
+                    continue
+                answer = unavailable(exc) if isinstance(exc, OperationalError) else None
+                if answer is not None:
+                    raise answer from exc
+                raise
+        raise AssertionError("unreachable")
 
     def ping(self) -> None:
         with self.read() as conn:
@@ -160,6 +260,22 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def unavailable(exc: DBAPIError) -> Unavailable | None:
+    """The 503 answer for a database that is away or busy (None for other errors)."""
+    if _is_locked(exc):
+        return Unavailable("the database is busy with another write and did not free up in time; try again shortly",
+                           details={"retry_after": 2})
+    if _is_connection_error(exc):
+        return Unavailable("the database is not reachable right now; try again shortly")
+    return None
+
+
+def _is_locked(exc: DBAPIError) -> bool:
+    # SQLite: another connection held the write lock for longer than the busy timeout.
+    msg = str(exc.orig).lower() if exc.orig else ""
+    return "database is locked" in msg or "database is busy" in msg or "database table is locked" in msg
 
 
 def _is_connection_error(exc: DBAPIError) -> bool:

@@ -165,9 +165,9 @@ def package_search(request: Request, params: dict[str, Any], actor: Actor) -> An
     with p.db.read() as conn:
         total, found, facets = catalog.search(conn, str(params.get("q") or ""), fq, rows, start, sort, facet_fields,
                                               facet_limit if facet_limit >= 0 else 10**9)
-        results = catalog.package_dicts(conn, found, _base(request))
-        titles = {**{k: v["title"] for k, v in catalog.orgs(conn).items()},
-                  **{k: v["title"] for k, v in catalog.groups(conn).items()}}
+        known = catalog.orgs_and_groups(conn)
+        results = catalog.package_dicts(conn, found, _base(request), known)
+        titles = {**{k: v["title"] for k, v in known[0].items()}, **{k: v["title"] for k, v in known[1].items()}}
     search_facets = {f: {"title": f, "items": [{"name": k, "display_name": titles.get(k, k), "count": n}
                                                for k, n in counts.items()]} for f, counts in facets.items()}
     return {"count": total, "results": results, "sort": params.get("sort") or "metadata_modified desc",

@@ -48,3 +48,29 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
                     [[_sqlite_value(v) for v in r] for r in rows])
     cur.close()
     return len(rows)
+
+
+def insert_arrow(conn: Connection, table_name: str, data: Any) -> int:
+    """Append an Arrow table (columns named as the table's); PostgreSQL: COPY of Arrow-written CSV."""
+    if data.num_rows == 0:
+        return 0
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    cols = ", ".join(f'"{c}"' for c in data.column_names)
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        # Arrow quotes every string and leaves nulls bare: PostgreSQL's CSV reads "" as '' and nothing as NULL.
+        sink = pa.BufferOutputStream()
+        pcsv.write_csv(data, sink, pcsv.WriteOptions(include_header=False, batch_size=8192))
+        with raw.cursor() as cur, cur.copy(f'COPY "{table_name}" ({cols}) FROM STDIN (FORMAT csv)') as cp:  # type: ignore[union-attr]
+            cp.write(memoryview(sink.getvalue()))
+        return int(data.num_rows)
+    # SQLite keeps dates as ISO text (as SQLAlchemy's Date does).
+    columns = [c.cast(pa.string()) if pa.types.is_date(c.type) else c for c in data.columns]
+    marks = ", ".join("?" for _ in columns)
+    cur = raw.cursor()  # type: ignore[union-attr]
+    cur.executemany(f'INSERT INTO "{table_name}" ({cols}) VALUES ({marks})',
+                    zip(*(c.to_pylist() for c in columns), strict=True))
+    cur.close()
+    return int(data.num_rows)

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, not_, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, literal, not_, or_, select, union_all, update
 from sqlalchemy.engine import Connection
 
 from cityos.data import store as s
@@ -197,10 +197,40 @@ def resource_dict(r: dict[str, Any], pkg_id: str, base_url: str) -> dict[str, An
             "position": r["position"], "created": _iso(r["created_at"]), "state": "active", "url_type": None}
 
 
-def package_dicts(conn: Connection, rows: list[dict[str, Any]], base_url: str) -> list[dict[str, Any]]:
+def labels_of(conn: Connection, names: list[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(tags, groups) of the datasets, in one query."""
+    t, m = s.catalog_tags, s.catalog_memberships
+    tags: dict[str, list[str]] = {n: [] for n in names}
+    grps: dict[str, list[str]] = {n: [] for n in names}
+    if not names:
+        return tags, grps
+    q = union_all(select(literal("t").label("kind"), t.c.dataset, t.c.tag.label("label")).where(t.c.dataset.in_(names)),
+                  select(literal("g").label("kind"), m.c.dataset, m.c.group_name.label("label"))
+                  .where(m.c.dataset.in_(names)))
+    for kind, d, label in conn.execute(q):
+        (tags if kind == "t" else grps)[d].append(label)
+    for v in tags.values():
+        v.sort()
+    return tags, grps
+
+
+def orgs_and_groups(conn: Connection) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Every organisation and group, in one query."""
+    o, g = s.catalog_orgs, s.catalog_groups
+    q = union_all(select(literal("o").label("kind"), *o.c), select(literal("g").label("kind"), *g.c))
+    out: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] = ({}, {})
+    for r in conn.execute(q).mappings():
+        out[0 if r["kind"] == "o" else 1][r["name"]] = {k: v for k, v in r.items() if k != "kind"}
+    return out
+
+
+def package_dicts(conn: Connection, rows: list[dict[str, Any]], base_url: str,
+                  known: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None = None
+                  ) -> list[dict[str, Any]]:
+    """CKAN package dicts (3 queries, 2 when `known` = orgs_and_groups() is given)."""
     names = [r["name"] for r in rows]
-    tags, grps, res = tags_of(conn, names), groups_of(conn, names), resources_of(conn, names)
-    all_orgs, all_groups = orgs(conn), groups(conn)
+    (tags, grps), res = labels_of(conn, names), resources_of(conn, names)
+    all_orgs, all_groups = known or orgs_and_groups(conn)
     out = []
     for r in rows:
         org = all_orgs.get(r["owner_org"], {"name": r["owner_org"], "title": r["owner_org"], "description": ""})
@@ -267,7 +297,9 @@ def search(conn: Connection, q: str, fq: list[tuple[str, str, bool]], rows: int,
     page_q = select(c)
     if where is not None:
         count_q, page_q = count_q.where(where), page_q.where(where)
-    total = int(conn.execute(count_q).scalar_one())
+    # A facet on a column counts every match once: its sum is the total (one query fewer).
+    column_facet = next((f for f in facet_fields if f not in ("tags", "groups", "res_format")), None)
+    total = -1 if column_facet else int(conn.execute(count_q).scalar_one())
     order = []
     for key, desc in sort or [("metadata_modified", True)]:
         col = SORTABLE.get(key)
@@ -295,6 +327,8 @@ def search(conn: Connection, q: str, fq: list[tuple[str, str, bool]], rows: int,
             if where is not None:
                 fq_ = fq_.where(where)
         counts = sorted(((str(k), int(n)) for k, n in conn.execute(fq_)), key=lambda kv: (-kv[1], kv[0]))
+        if f == column_facet:
+            total = sum(n for _k, n in counts)
         facets[f] = dict(counts[:facet_limit])
     return total, found, facets
 

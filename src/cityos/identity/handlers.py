@@ -278,8 +278,9 @@ def credential_actor(p: Platform, secret: str, ip: str | None) -> Actor:
     now = p.clock.now()
     found = None
     if secret.startswith(KEY_PREFIX + "_"):
-        with p.db.read() as conn:
-            found = store.credential_actor_rows(conn, secret_hash(secret))
+        # One SELECT outside a transaction: a single round trip on PostgreSQL.
+        hashed = secret_hash(secret)
+        found = p.db.read_once(lambda conn: store.credential_actor_rows(conn, hashed))
     c, grants = found if found else (None, ())
     reason = None
     if c is None:

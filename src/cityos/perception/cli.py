@@ -1,8 +1,9 @@
-"""CLI doors of perception: `cityos ingest mqtt` and `cityos simulate sensors`."""
+"""CLI doors of perception: `cityos ingest mqtt`, `cityos simulate sensors`, `cityos perception backfill`."""
 
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -90,3 +91,32 @@ def simulate_sensors(
     finally:
         close()
     typer.echo(f"sent {n} message(s)")
+
+
+perception_app = typer.Typer(help="Perception: devices and telemetry.", no_args_is_help=True)
+
+
+@perception_app.command("backfill")
+def backfill_file(
+    file: Annotated[Path, typer.Argument(help="CSV (device_code,key,ts,value) or JSON Lines file")],
+    fmt: Annotated[str | None, typer.Option("--format", help="csv | jsonl (default: by the file's suffix)")] = None,
+) -> None:
+    """Load historical readings from a file (one transaction; a re-run adds nothing)."""
+    import sys
+    import time
+
+    from cityos.cli import platform
+    from cityos.perception.backfill import backfill
+
+    t0 = time.monotonic()
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase == "read" and total:
+            msg = f"read {done / total:.0%} of {file.name}"
+        else:
+            msg = {"insert": "storing new readings", "rollups": "rolling up"}.get(phase, phase)
+        print(f"[{time.monotonic() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    res = backfill(platform(), file, fmt, progress)
+    typer.echo(f"{res.rows} reading(s) read, {res.inserted} new, {res.rows - res.inserted} already stored; "
+               f"{res.seconds:.1f} s")

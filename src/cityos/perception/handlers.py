@@ -351,7 +351,8 @@ def ingest(p: Platform, messages: list[Message]) -> IngestResult:
     dead: list[dict[str, Any]] = []
     with p.db.begin() as conn:
         devs = store.devices_by_codes(conn, [msg.device_code for msg in messages])
-        rows: list[dict[str, Any]] = []
+        rows: dict[tuple[str, str, datetime], float] = {}
+        oldest = now - RAW_RETENTION
         for i, msg in enumerate(messages):
             dev = devs.get(msg.device_code)
             try:
@@ -360,7 +361,6 @@ def ingest(p: Platform, messages: list[Message]) -> IngestResult:
                 if dev["status"] == "disabled":
                     raise m.BadPayload("disabled_device", f"device {msg.device_code!r} is disabled")
                 points = m.parse_payload(msg.payload, now, m.DEVICE_TYPES.get(dev["type"]), stamp=msg.received_at)
-                oldest = now - RAW_RETENTION
                 for pt in points:
                     if pt.ts < oldest:
                         raise m.BadPayload("too_old", f"ts {pt.ts.isoformat()} is older than the retention")
@@ -371,18 +371,20 @@ def ingest(p: Platform, messages: list[Message]) -> IngestResult:
                              "payload": _payload_text(msg.payload)})
                 continue
             res.accepted += 1
+            code = dev["code"]
             for pt in points:
+                ts = pt.ts
                 for k, v in pt.values.items():
-                    rows.append({"device_code": dev["code"], "key": k, "ts": pt.ts, "value": v})
-        # one row per (device, key, ts): the last one in the batch wins
-        rows = list({(r["device_code"], r["key"], r["ts"]): r for r in rows}.values())
-        new = store.insert_readings(conn, rows)
+                    rows[(code, k, ts)] = v  # one row per (device, key, ts): the last one in the batch wins
+        readings = [(d, k, t, v) for (d, k, t), v in rows.items()]
+        new = store.insert_readings(conn, readings)
         store.update_rollups(conn, new)
         store.update_latest(conn, new)
         seen: dict[str, datetime] = {}
-        for r in rows:
-            if r["device_code"] not in seen or r["ts"] > seen[r["device_code"]]:
-                seen[r["device_code"]] = r["ts"]
+        for d, _k, t, _v in readings:
+            prev = seen.get(d)
+            if prev is None or t > prev:
+                seen[d] = t
         store.touch_devices(conn, seen)
         store.insert_dead_letters(conn, dead)
         res.readings = len(new)
@@ -420,7 +422,7 @@ def _schedule(conn: Connection, rule: m.Rule, code: str, at: datetime, now: date
     st["timer"] = at.isoformat()
 
 
-def _run_rules(p: Platform, conn: Connection, devs: dict[str, dict[str, Any]], new: list[dict[str, Any]],
+def _run_rules(p: Platform, conn: Connection, devs: dict[str, dict[str, Any]], new: list[store.Reading],
                seen: dict[str, datetime], now: datetime) -> list[int]:
     if not seen:
         return []
@@ -428,15 +430,27 @@ def _run_rules(p: Platform, conn: Connection, devs: dict[str, dict[str, Any]], n
     rule_rows = store.rules_for(conn, {d["type"] for d in active_devs.values()}, active_devs)
     if not rule_rows:
         return []
-    by_dev: dict[str, list[m.Rule]] = {}
+    by_type: dict[str, list[m.Rule]] = {}
+    by_code: dict[str, list[m.Rule]] = {}
     for r in rule_rows:
-        for code, d in active_devs.items():
-            if r["device_code"] == code or (r["device_type"] == d["type"] and r["device_code"] is None):
-                by_dev.setdefault(code, []).append(rule_of(r))
+        if r["device_code"] is not None:
+            by_code.setdefault(r["device_code"], []).append(rule_of(r))
+        else:
+            by_type.setdefault(r["device_type"], []).append(rule_of(r))
+    by_dev: dict[str, list[m.Rule]] = {}
+    for code, d in active_devs.items():
+        rs = [*by_code.get(code, ()), *by_type.get(d["type"], ())]
+        if rs:
+            by_dev[code] = sorted(rs, key=lambda r: r.id)
+    # Only readings of keys some rule watches are grouped (most keys have no rule).
+    watched = {(code, r.key) for code, rs in by_dev.items() for r in rs if r.key}
+    by_key: dict[tuple[str, str], list[tuple[datetime, float]]] = {}
+    for dc, k, t, v in new:
+        if (dc, k) in watched:
+            by_key.setdefault((dc, k), []).append((t, v))
+    for series in by_key.values():
+        series.sort(key=lambda tv: tv[0])
     states = store.states_for(conn, [(r.id, c) for c, rs in by_dev.items() for r in rs], lock=True)
-    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in sorted(new, key=lambda r: (r["device_code"], r["ts"])):
-        by_key.setdefault((r["device_code"], r["key"]), []).append(r)
     raised: list[int] = []
     touched: dict[tuple[int, str], dict[str, Any]] = {}
     for code, rs in by_dev.items():
@@ -447,8 +461,7 @@ def _run_rules(p: Platform, conn: Connection, devs: dict[str, dict[str, Any]], n
                 out = m.on_activity(rule, st, seen[code])
                 _apply(conn, p, rule, dev, out, now, st)
             else:
-                for r in by_key.get((code, str(rule.key)), ()):
-                    out = m.on_reading(rule, st, r["ts"], r["value"])
+                for out in m.on_readings(rule, st, by_key.get((code, str(rule.key)), [])):
                     aid = _apply(conn, p, rule, dev, out, now, st)
                     if aid is not None:
                         raised.append(aid)
@@ -484,11 +497,12 @@ def rule_timer(p: Platform) -> Any:
 
 # --- hazards ---------------------------------------------------------------------------------
 
-def _evaluate_hazards(p: Platform, conn: Connection, devs: dict[str, dict[str, Any]], new: list[dict[str, Any]],
+def _evaluate_hazards(p: Platform, conn: Connection, devs: dict[str, dict[str, Any]], new: list[store.Reading],
                       now: datetime) -> None:
-    touched = sorted({devs[r["device_code"]]["risk_point"] for r in new
-                      if devs[r["device_code"]]["risk_point"]
-                      and m.DEVICE_TYPES[devs[r["device_code"]]["type"]].hazard_role})
+    with_role = {c for c, d in devs.items() if d["risk_point"] and m.DEVICE_TYPES[d["type"]].hazard_role}
+    if not with_role:
+        return
+    touched = sorted({devs[d]["risk_point"] for d in {r[0] for r in new} & with_role})
     for code in touched:
         evaluate_risk_point(p, conn, code, now)
 

@@ -315,6 +315,45 @@ def on_reading(rule: Rule, state: dict[str, Any], ts: datetime, v: float) -> Out
     return out
 
 
+def on_readings(rule: Rule, state: dict[str, Any], series: list[tuple[datetime, float]]) -> list[Outcome]:
+    """Feed a batch of the rule's readings (time order): the same as `on_reading` for each,
+    returning only the outcomes that do something (raise, clear, or set a timer).
+
+    Threshold and repeat rules, the common ones, run a tight loop that keeps the state in
+    local variables and builds details only for a raise or clear."""
+    if rule.kind not in ("threshold", "repeat") or not series:
+        outs = [on_reading(rule, state, ts, v) for ts, v in series]
+        return [o for o in outs if o.raise_alarm or o.clear_alarm or o.timer_at is not None]
+    last_ts = _dt(state.get("last_ts"))
+    active = bool(state.get("active"))
+    n = int(state.get("n", 0))
+    op, limit = rule.op, rule.limit
+    level = limit if rule.clear is None else rule.clear
+    repeat = rule.kind == "repeat"
+    out: list[Outcome] = []
+    last_v = state.get("last_v")
+    moved = False
+    for ts, v in series:
+        if last_ts is not None and ts < last_ts:
+            continue  # late reading: the rule has already moved past it
+        last_ts, last_v, moved = ts, v, True
+        breach = (v > limit) if op == ">" else (v >= limit) if op == ">=" else (v < limit) if op == "<" else (v <= limit)
+        if repeat:
+            n = n + 1 if breach else 0
+        if breach and not active and (not repeat or n >= rule.count):
+            active = True
+            out.append(Outcome(raise_alarm=True, details={"key": rule.key, "value": v, "ts": _iso(ts)}))
+        elif active and not _cmp(op, v, level) and not (v == level and op in (">", "<")):  # Rule.cleared
+            active = False
+            out.append(Outcome(clear_alarm=True, details={"key": rule.key, "value": v, "ts": _iso(ts)}))
+    if moved:
+        assert last_ts is not None
+        state["last_ts"], state["last_v"], state["active"] = _iso(last_ts), last_v, active
+        if repeat:
+            state["n"] = n
+    return out
+
+
 def on_timer(rule: Rule, state: dict[str, Any], now: datetime) -> Outcome:
     """A durable timer came due (or a sweep runs): duration, stale and inactivity rules."""
     out = Outcome()

@@ -52,7 +52,7 @@ def broker_of(url: str | None) -> tuple[str, int, str | None, str | None]:
     return u.hostname or "127.0.0.1", u.port or 1883, u.username, u.password
 
 
-@dataclass
+@dataclass(slots=True)
 class Received:
     mid: int
     qos: int
@@ -113,7 +113,8 @@ class MqttIngest:
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.session_expiry_s
-        props.ReceiveMaximum = min(65535, max(20, self.batch * 2))
+        # Room for the next batch to arrive while one commits (PUBACKs go out only after commit).
+        props.ReceiveMaximum = min(65535, max(20, self.batch * 3))
         self.client.reconnect_delay_set(1, 30)
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
         self.client.loop_start()
@@ -133,20 +134,27 @@ class MqttIngest:
         self._stop.set()
 
     def take_batch(self) -> list[Received]:
+        """Up to `batch` messages: what is already waiting, then more until max_wait_s."""
         try:
             first = self.inbox.get(timeout=self.max_wait_s)
         except queue.Empty:
             return []
         out = [first]
+        get_nowait = self.inbox.get_nowait
         deadline = time.monotonic() + self.max_wait_s
         while len(out) < self.batch:
+            try:
+                out.append(get_nowait())
+                continue
+            except queue.Empty:
+                pass
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             try:
-                out.append(self.inbox.get(timeout=left))
+                out.append(self.inbox.get(timeout=min(left, 0.02)))
             except queue.Empty:
-                break
+                continue
         return out
 
     def process(self, batch: list[Received]) -> None:

@@ -3,7 +3,8 @@ month on PostgreSQL), rollups, latest values, dead letters, rules, rule state, a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -221,14 +222,23 @@ def list_devices(conn: Connection, scope: Scope, *, type_: str | None, grid: str
 def touch_devices(conn: Connection, seen: dict[str, datetime]) -> None:
     from sqlalchemy import bindparam, case
 
-    if seen:
-        conn.execute(
-            update(devices).where(devices.c.code == bindparam("b_code")).values(
-                last_seen=case((devices.c.last_seen.is_(None), bindparam("b_ts")),
-                               (devices.c.last_seen < bindparam("b_ts"), bindparam("b_ts")),
-                               else_=devices.c.last_seen)),
-            [{"b_code": c, "b_ts": t} for c, t in seen.items()],
-        )
+    if not seen:
+        return
+    if conn.dialect.name == "postgresql":
+        items = sorted(seen.items())
+        conn.execute(text(
+            "UPDATE perception_devices d SET last_seen = s.ts FROM unnest(CAST(:c AS varchar[]), "
+            "CAST(:t AS timestamptz[])) AS s(code, ts) "
+            "WHERE d.code = s.code AND (d.last_seen IS NULL OR d.last_seen < s.ts)"),
+            {"c": [c for c, _ in items], "t": [t for _, t in items]})
+        return
+    conn.execute(
+        update(devices).where(devices.c.code == bindparam("b_code")).values(
+            last_seen=case((devices.c.last_seen.is_(None), bindparam("b_ts")),
+                           (devices.c.last_seen < bindparam("b_ts"), bindparam("b_ts")),
+                           else_=devices.c.last_seen)),
+        [{"b_code": c, "b_ts": t} for c, t in seen.items()],
+    )
 
 
 # --- risk points ----------------------------------------------------------------------
@@ -277,12 +287,20 @@ def partition_name(t: datetime) -> str:
     return f"{PARTITION_SCHEMA}.readings_{t.year:04d}_{t.month:02d}"
 
 
+_known_parts: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
 def ensure_partitions(conn: Connection, months: Iterable[datetime]) -> None:
-    """PostgreSQL: create the monthly partitions these instants fall into (idempotent)."""
+    """PostgreSQL: create the monthly partitions these instants fall into (idempotent).
+    Partitions seen once are remembered per engine: no query per batch."""
     if conn.dialect.name != "postgresql":
         return
-    for m in sorted({month_start(t) for t in months}):
+    known = _known_parts.setdefault(conn.engine, set())
+    for y, mo in sorted({(t.year, t.month) for t in months}):
+        m = datetime(y, mo, 1, tzinfo=UTC)
         name = partition_name(m)
+        if name in known:
+            continue
         exists = conn.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar()
         if exists is None:
             # Serialise creation across processes; IF NOT EXISTS covers the one that lost the race.
@@ -291,6 +309,8 @@ def ensure_partitions(conn: Connection, months: Iterable[datetime]) -> None:
             conn.execute(text(
                 f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF perception_readings "
                 f"FOR VALUES FROM ('{m.isoformat()}') TO ('{next_month(m).isoformat()}')"))
+        else:
+            known.add(name)  # only once committed for sure; a created one is checked again next time
 
 
 def partitions(conn: Connection) -> list[str]:
@@ -303,27 +323,62 @@ def partitions(conn: Connection) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def insert_readings(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Insert readings, skipping ones already stored (redelivery); returns the rows that were new."""
+Reading = tuple[str, str, datetime, float]  # (device_code, key, ts, value)
+
+# Staging tables for COPY: PostgreSQL's COPY has no ON CONFLICT, so batches are copied
+# (binary, one round trip) into session-local temp tables and moved with one INSERT ...
+# SELECT. ON COMMIT DELETE ROWS empties them at every commit.
+_STAGING = (
+    "SET LOCAL client_min_messages = warning;"
+    "CREATE TEMP TABLE IF NOT EXISTS perception_readings_in (device_code varchar(64), key varchar(64), "
+    "ts timestamptz, value float8) ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS perception_rollups_in (device_code varchar(64), key varchar(64), "
+    "bucket varchar(2), start timestamptz, min float8, max float8, sum float8, count int, last float8, "
+    "last_ts timestamptz) ON COMMIT DELETE ROWS"
+)
+
+
+def _pg_copy(conn: Connection, table: str, cols: tuple[str, ...], types: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
+    """Binary COPY into a table on the SQLAlchemy connection's own transaction."""
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as cp:
+            cp.set_types(list(types))
+            for r in rows:
+                cp.write_row(r)
+
+
+def insert_readings(conn: Connection, rows: list[Reading]) -> list[Reading]:
+    """Insert readings, skipping ones already stored (redelivery); returns the rows that were new.
+
+    The primary key (device, key, ts) makes a redelivered reading a no-op: exactly once."""
     if not rows:
         return []
-    ensure_partitions(conn, [r["ts"] for r in rows])
+    ensure_partitions(conn, {r[2] for r in rows})
     if conn.dialect.name == "postgresql":
-        # Arrays through unnest(): one short statement whatever the batch size (fast to send and parse).
-        res = conn.execute(text(
-            "INSERT INTO perception_readings (device_code, key, ts, value) "
-            "SELECT * FROM unnest(CAST(:d AS varchar[]), CAST(:k AS varchar[]), CAST(:t AS timestamptz[]), "
-            "CAST(:v AS float8[])) ON CONFLICT DO NOTHING RETURNING device_code, key, ts, value"),
-            {"d": [r["device_code"] for r in rows], "k": [r["key"] for r in rows], "t": [r["ts"] for r in rows],
-             "v": [r["value"] for r in rows]})
-        return [dict(r) for r in res.mappings()]
+        conn.exec_driver_sql(_STAGING)
+        _pg_copy(conn, "perception_readings_in", ("device_code", "key", "ts", "value"),
+                 ("varchar", "varchar", "timestamptz", "float8"), rows)
+        raw = conn.connection.driver_connection
+        with raw.cursor(binary=True) as cur:  # type: ignore[union-attr]
+            # ORDER BY: concurrent consumers take index locks in the same order
+            cur.execute("INSERT INTO perception_readings (device_code, key, ts, value) "
+                        "SELECT device_code, key, ts, value FROM perception_readings_in "
+                        "ORDER BY device_code, key, ts ON CONFLICT DO NOTHING RETURNING device_code, key, ts")
+            got = cur.fetchall()
+        if len(got) == len(rows):
+            return rows
+        fresh = {(d, k, t) for d, k, t in got}
+        return [r for r in rows if (r[0], r[1], r[2]) in fresh]
     # executemany with RETURNING: one compiled statement, sent in multi-row batches (insertmanyvalues)
     stmt = _upsert(conn, readings).on_conflict_do_nothing().returning(
         readings.c.device_code, readings.c.key, readings.c.ts, readings.c.value)
-    return [dict(r) for r in conn.execute(stmt, rows).mappings()]
+    res = conn.execute(stmt, [{"device_code": d, "key": k, "ts": t, "value": v} for d, k, t, v in rows])
+    return [(r[0], r[1], r[2], r[3]) for r in res]
 
 
 BUCKETS = {"1m": timedelta(minutes=1), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
+_BUCKET_S = {"1m": 60, "1h": 3600, "1d": 86400}
 
 
 def bucket_start(t: datetime, bucket: str) -> datetime:
@@ -335,82 +390,215 @@ def bucket_start(t: datetime, bucket: str) -> datetime:
     return t.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def update_rollups(conn: Connection, new: list[dict[str, Any]]) -> None:
-    """Fold new readings into the 1 min / 1 h / 1 day rollups (min/max/sum/count/last)."""
-    agg: dict[tuple[str, str, str, datetime], dict[str, Any]] = {}
-    for r in new:
-        for b in BUCKETS:
-            k = (r["device_code"], r["key"], b, bucket_start(r["ts"], b))
-            a = agg.get(k)
-            v = r["value"]
-            if a is None:
-                agg[k] = {"device_code": k[0], "key": k[1], "bucket": b, "start": k[3], "min": v, "max": v,
-                          "sum": v, "count": 1, "last": v, "last_ts": r["ts"]}
-            else:
-                a["min"], a["max"], a["sum"], a["count"] = min(a["min"], v), max(a["max"], v), a["sum"] + v, a["count"] + 1
-                if r["ts"] >= a["last_ts"]:
-                    a["last"], a["last_ts"] = v, r["ts"]
-    if not agg:
+Rollup = tuple[str, str, str, datetime, float, float, float, int, float, datetime]
+
+
+def rollup_rows(new: Iterable[Reading]) -> list[Rollup]:
+    """Aggregate readings into 1 min / 1 h / 1 day rows (device, key, bucket, start, min, max,
+    sum, count, last, last_ts), one per bucket: minutes first, then hours and days from the
+    minutes, so each reading is touched once."""
+    minute: dict[tuple[str, str, int], list[Any]] = {}
+    for d, k, ts, v in new:
+        mk = (d, k, int(ts.timestamp() // 60))
+        a = minute.get(mk)
+        if a is None:
+            minute[mk] = [v, v, v, 1, v, ts]
+            continue
+        if v < a[0]:
+            a[0] = v
+        if v > a[1]:
+            a[1] = v
+        a[2] += v
+        a[3] += 1
+        if ts >= a[5]:
+            a[4], a[5] = v, ts
+    out: list[Rollup] = []
+    starts: dict[int, datetime] = {}
+
+    def start_of(sec: int) -> datetime:
+        t = starts.get(sec)
+        if t is None:
+            t = starts[sec] = datetime.fromtimestamp(sec, UTC)
+        return t
+
+    for bucket, per in (("1h", 60), ("1d", 1440)):
+        coarse: dict[tuple[str, str, int], list[Any]] = {}
+        for (d, k, mi), a in minute.items():
+            ck = (d, k, mi // per)
+            c = coarse.get(ck)
+            if c is None:
+                coarse[ck] = list(a)
+                continue
+            c[0] = min(c[0], a[0])
+            c[1] = max(c[1], a[1])
+            c[2] += a[2]
+            c[3] += a[3]
+            if a[5] >= c[5]:
+                c[4], c[5] = a[4], a[5]
+        out.extend((d, k, bucket, start_of(ci * per * 60), *c) for (d, k, ci), c in coarse.items())
+    out.extend((d, k, "1m", start_of(mi * 60), *a) for (d, k, mi), a in minute.items())
+    out.sort(key=lambda r: (r[0], r[1], r[2], r[3]))  # one lock order for concurrent consumers
+    return out
+
+
+_ROLLUP_COLS = ("device_code", "key", "bucket", "start", "min", "max", "sum", "count", "last", "last_ts")
+
+
+def update_rollups(conn: Connection, new: list[Reading]) -> None:
+    """Fold new readings into the 1 min / 1 h / 1 day rollups (min/max/sum/count/last):
+    aggregated here first, then one upsert row per (device, key, bucket, start)."""
+    rows = rollup_rows(new)
+    if not rows:
         return
-    pg = conn.dialect.name == "postgresql"
-    rows = sorted(agg.values(), key=lambda a: (a["device_code"], a["key"], a["bucket"], a["start"]))
-    if pg:
-        cols = ("device_code", "key", "bucket", "start", "min", "max", "sum", "count", "last", "last_ts")
-        types = ("varchar", "varchar", "varchar", "timestamptz", "float8", "float8", "float8", "int", "float8",
-                 "timestamptz")
-        conn.execute(text(
+    if conn.dialect.name == "postgresql":
+        _pg_copy(conn, "perception_rollups_in", _ROLLUP_COLS, (
+            "varchar", "varchar", "varchar", "timestamptz", "float8", "float8", "float8", "int4", "float8",
+            "timestamptz"), rows)
+        conn.exec_driver_sql(
             'INSERT INTO perception_rollups (device_code, key, bucket, start, min, max, sum, count, "last", last_ts) '
-            "SELECT * FROM unnest(" + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(cols, types, strict=True)) + ") "
+            'SELECT device_code, key, bucket, start, min, max, sum, count, "last", last_ts FROM perception_rollups_in '
+            "ORDER BY device_code, key, bucket, start "
             "ON CONFLICT (device_code, key, bucket, start) DO UPDATE SET "
             "min = LEAST(perception_rollups.min, EXCLUDED.min), max = GREATEST(perception_rollups.max, EXCLUDED.max), "
             "sum = perception_rollups.sum + EXCLUDED.sum, count = perception_rollups.count + EXCLUDED.count, "
             '"last" = CASE WHEN EXCLUDED.last_ts >= perception_rollups.last_ts THEN EXCLUDED."last" '
             'ELSE perception_rollups."last" END, '
-            "last_ts = GREATEST(perception_rollups.last_ts, EXCLUDED.last_ts)"),
-            {c: [r[c] for r in rows] for c in cols})
+            "last_ts = GREATEST(perception_rollups.last_ts, EXCLUDED.last_ts)")
         return
-    least, greatest = (func.least, func.greatest) if pg else (func.min, func.max)
-    stmt = _upsert(conn, rollups)
-    ex = stmt.excluded
     from sqlalchemy import case
 
+    stmt = _upsert(conn, rollups)
+    ex = stmt.excluded
     newer = ex.last_ts >= rollups.c.last_ts
     stmt = stmt.on_conflict_do_update(
         index_elements=["device_code", "key", "bucket", "start"],
-        set_={"min": least(rollups.c.min, ex.min), "max": greatest(rollups.c.max, ex.max),
+        set_={"min": func.min(rollups.c.min, ex.min), "max": func.max(rollups.c.max, ex.max),
               "sum": rollups.c.sum + ex.sum, "count": rollups.c.count + ex.count,
               "last": case((newer, ex["last"]), else_=rollups.c["last"]),
               "last_ts": case((newer, ex.last_ts), else_=rollups.c.last_ts)})
     # RETURNING makes SQLAlchemy send multi-row batches instead of one statement per row
-    conn.execute(stmt.returning(rollups.c.count), rows).all()
+    conn.execute(stmt.returning(rollups.c.count), [dict(zip(_ROLLUP_COLS, r, strict=True)) for r in rows]).all()
 
 
-def update_latest(conn: Connection, new: list[dict[str, Any]]) -> None:
-    last: dict[tuple[str, str], dict[str, Any]] = {}
+def update_latest(conn: Connection, new: list[Reading]) -> None:
+    last: dict[tuple[str, str], Reading] = {}
     for r in new:
-        k = (r["device_code"], r["key"])
-        if k not in last or r["ts"] >= last[k]["ts"]:
+        k = (r[0], r[1])
+        cur = last.get(k)
+        if cur is None or r[2] >= cur[2]:
             last[k] = r
     if not last:
         return
+    vals = sorted(last.values(), key=lambda r: (r[0], r[1]))
     if conn.dialect.name == "postgresql":
-        vals = sorted(last.values(), key=lambda r: (r["device_code"], r["key"]))
         conn.execute(text(
             "INSERT INTO perception_latest (device_code, key, ts, value) "
             "SELECT * FROM unnest(CAST(:d AS varchar[]), CAST(:k AS varchar[]), CAST(:t AS timestamptz[]), "
             "CAST(:v AS float8[])) ON CONFLICT (device_code, key) DO UPDATE SET "
             "ts = EXCLUDED.ts, value = EXCLUDED.value WHERE EXCLUDED.ts >= perception_latest.ts"),
-            {"d": [r["device_code"] for r in vals], "k": [r["key"] for r in vals], "t": [r["ts"] for r in vals],
-             "v": [r["value"] for r in vals]})
+            {"d": [r[0] for r in vals], "k": [r[1] for r in vals], "t": [r[2] for r in vals],
+             "v": [r[3] for r in vals]})
         return
-    stmt = _upsert(conn, latest)
-    newer = stmt.excluded.ts >= latest.c.ts
     from sqlalchemy import case
 
+    stmt = _upsert(conn, latest)
+    newer = stmt.excluded.ts >= latest.c.ts
     stmt = stmt.on_conflict_do_update(index_elements=["device_code", "key"], set_={
         "ts": case((newer, stmt.excluded.ts), else_=latest.c.ts),
         "value": case((newer, stmt.excluded.value), else_=latest.c.value)})
-    conn.execute(stmt.returning(latest.c.ts), sorted(last.values(), key=lambda r: (r["device_code"], r["key"]))).all()
+    conn.execute(stmt.returning(latest.c.ts), [{"device_code": d, "key": k, "ts": t, "value": v}
+                                               for d, k, t, v in vals]).all()
+
+
+def device_kinds(conn: Connection) -> dict[str, tuple[str, str]]:
+    """{device code: (type, status)} of every device (for bulk checks)."""
+    return {str(c): (str(t), str(s)) for c, t, s in conn.execute(
+        select(devices.c.code, devices.c.type, devices.c.status))}
+
+
+def backfill_readings(conn: Connection, rows: Iterable[Reading], failed: Callable[[], bool],
+                      progress: Callable[[str, int, int], None] | None = None) -> int:
+    """Store historical readings (already checked) in the caller's transaction; returns how
+    many were new. Rollups and latest values fold in the new readings only, so a re-run
+    changes nothing. `failed()` is asked once the rows are read: when it says so,
+    nothing more is done (the caller rolls back)."""
+    if conn.dialect.name != "postgresql":
+        inserted = 0
+        chunk: list[Reading] = []
+        it = iter(rows)
+        while True:
+            chunk = [r for _, r in zip(range(50_000), it, strict=False)]
+            if not chunk:
+                return inserted
+            if failed():
+                continue  # read on to report every bad row; nothing is kept
+            ensure_partitions(conn, {r[2] for r in chunk})
+            new = insert_readings(conn, list({(r[0], r[1], r[2]): r for r in chunk}.values()))
+            update_rollups(conn, new)
+            update_latest(conn, new)
+            seen: dict[str, datetime] = {}
+            for d, _k, t, _v in new:
+                if d not in seen or t > seen[d]:
+                    seen[d] = t
+            touch_devices(conn, seen)
+            inserted += len(new)
+    conn.exec_driver_sql(
+        "SET LOCAL TimeZone = 'UTC'; SET LOCAL client_min_messages = warning;"
+        "CREATE TEMP TABLE perception_backfill_in (device_code varchar(64), key varchar(64), ts timestamptz, "
+        "value float8) ON COMMIT DROP;"
+        "CREATE TEMP TABLE perception_backfill_min (device_code varchar(64), key varchar(64), start timestamptz, "
+        "min float8, max float8, sum float8, count bigint, last float8, last_ts timestamptz) ON COMMIT DROP")
+    months: set[tuple[int, int]] = set()
+
+    def staged() -> Iterator[Reading]:
+        for r in rows:
+            t = r[2]
+            months.add((t.year, t.month))
+            yield r
+
+    _pg_copy(conn, "perception_backfill_in", ("device_code", "key", "ts", "value"),
+             ("varchar", "varchar", "timestamptz", "float8"), staged())
+    if failed():
+        return 0
+    if progress:
+        progress("insert", 0, 0)
+    ensure_partitions(conn, [datetime(y, mo, 1, tzinfo=UTC) for y, mo in months])
+    # New readings only (ON CONFLICT DO NOTHING ... RETURNING), folded into minute aggregates on the way.
+    conn.exec_driver_sql(
+        "WITH ins AS (INSERT INTO perception_readings (device_code, key, ts, value) "
+        "SELECT device_code, key, ts, value FROM perception_backfill_in ON CONFLICT DO NOTHING "
+        "RETURNING device_code, key, ts, value) "
+        "INSERT INTO perception_backfill_min SELECT device_code, key, date_trunc('minute', ts), min(value), "
+        "max(value), sum(value), count(*), (array_agg(value ORDER BY ts DESC))[1], max(ts) FROM ins GROUP BY 1, 2, 3")
+    inserted = int(conn.exec_driver_sql("SELECT coalesce(sum(count), 0) FROM perception_backfill_min").scalar_one())
+    if not inserted:
+        return 0
+    if progress:
+        progress("rollups", 0, 0)
+    levels = " UNION ALL ".join(
+        f"SELECT device_code, key, '{b}', date_trunc('{unit}', start), min(min), max(max), sum(sum), sum(count), "
+        f"(array_agg(last ORDER BY last_ts DESC))[1], max(last_ts) FROM perception_backfill_min GROUP BY 1, 2, 4"
+        for b, unit in (("1h", "hour"), ("1d", "day")))
+    conn.exec_driver_sql(
+        'INSERT INTO perception_rollups (device_code, key, bucket, start, min, max, sum, count, "last", last_ts) '
+        "SELECT * FROM (SELECT device_code, key, '1m', start, min, max, sum, count, last, last_ts "
+        f"FROM perception_backfill_min UNION ALL {levels}) AS r ORDER BY 1, 2, 3, 4 "
+        "ON CONFLICT (device_code, key, bucket, start) DO UPDATE SET "
+        "min = LEAST(perception_rollups.min, EXCLUDED.min), max = GREATEST(perception_rollups.max, EXCLUDED.max), "
+        "sum = perception_rollups.sum + EXCLUDED.sum, count = perception_rollups.count + EXCLUDED.count, "
+        '"last" = CASE WHEN EXCLUDED.last_ts >= perception_rollups.last_ts THEN EXCLUDED."last" '
+        'ELSE perception_rollups."last" END, last_ts = GREATEST(perception_rollups.last_ts, EXCLUDED.last_ts)')
+    conn.exec_driver_sql(
+        "INSERT INTO perception_latest (device_code, key, ts, value) "
+        "SELECT DISTINCT ON (device_code, key) device_code, key, last_ts, last FROM perception_backfill_min "
+        "ORDER BY device_code, key, last_ts DESC "
+        "ON CONFLICT (device_code, key) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value "
+        "WHERE EXCLUDED.ts >= perception_latest.ts")
+    conn.exec_driver_sql(
+        "UPDATE perception_devices d SET last_seen = s.ts FROM (SELECT device_code, max(last_ts) AS ts "
+        "FROM perception_backfill_min GROUP BY 1) AS s "
+        "WHERE d.code = s.device_code AND (d.last_seen IS NULL OR d.last_seen < s.ts)")
+    return inserted
 
 
 def latest_of(conn: Connection, code: str) -> list[dict[str, Any]]:
@@ -456,6 +644,7 @@ def apply_retention(conn: Connection, raw_before: datetime, minute_before: datet
             y, m = int(name[-7:-3]), int(name[-2:])
             if next_month(datetime(y, m, 1, tzinfo=UTC)) <= raw_before:
                 conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+                _known_parts.get(conn.engine, set()).discard(name)
                 dropped += 1
     else:
         dropped = conn.execute(delete(readings).where(readings.c.ts < raw_before)).rowcount or 0
@@ -504,6 +693,15 @@ def states_for(conn: Connection, pairs: Iterable[tuple[int, str]], lock: bool = 
     out: dict[tuple[int, str], dict[str, Any]] = {}
     if not pairs:
         return out
+    if conn.dialect.name == "postgresql":
+        pairs.sort()  # one lock order for concurrent consumers
+        pq = text(
+            "SELECT s.rule_id, s.device_code, s.state FROM perception_rule_states s "
+            "JOIN unnest(CAST(:r AS bigint[]), CAST(:d AS varchar[])) AS u(r, d) ON s.rule_id = u.r AND s.device_code = u.d"
+            + (" ORDER BY s.rule_id, s.device_code FOR UPDATE OF s" if lock else ""))
+        for rid, code, st in conn.execute(pq, {"r": [p[0] for p in pairs], "d": [p[1] for p in pairs]}):
+            out[(int(rid), code)] = dict(st)
+        return out
     from sqlalchemy import tuple_
 
     for i in range(0, len(pairs), 500):
@@ -518,11 +716,23 @@ def states_for(conn: Connection, pairs: Iterable[tuple[int, str]], lock: bool = 
 def save_states(conn: Connection, states: dict[tuple[int, str], dict[str, Any]], now: datetime) -> None:
     if not states:
         return
+    items = sorted(states.items())
+    if conn.dialect.name == "postgresql":
+        import json
+
+        conn.execute(text(
+            "INSERT INTO perception_rule_states (rule_id, device_code, state, updated_at) "
+            "SELECT r, d, CAST(s AS jsonb), :now FROM unnest(CAST(:r AS bigint[]), CAST(:d AS varchar[]), "
+            "CAST(:s AS text[])) AS u(r, d, s) "
+            "ON CONFLICT (rule_id, device_code) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at"),
+            {"r": [k[0] for k, _ in items], "d": [k[1] for k, _ in items],
+             "s": [json.dumps(v, separators=(",", ":")) for _, v in items], "now": now})
+        return
     stmt = _upsert(conn, rule_states)
     stmt = stmt.on_conflict_do_update(index_elements=["rule_id", "device_code"],
                                       set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at})
-    conn.execute(stmt.returning(rule_states.c.rule_id), [{"rule_id": k[0], "device_code": k[1], "state": v, "updated_at": now}
-                                                         for k, v in sorted(states.items())]).all()
+    conn.execute(stmt.returning(rule_states.c.rule_id), [{"rule_id": k[0], "device_code": k[1], "state": v,
+                                                          "updated_at": now} for k, v in items]).all()
 
 
 def states_of_rule(conn: Connection, rule_id: int) -> list[tuple[str, dict[str, Any]]]:

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cityos.core.db import unavailable
 from cityos.core.errors import CityOSError, Unavailable, ValidationError
 from cityos.core.logging import get_logger
 
@@ -98,7 +99,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _db_away(request: Request, exc: OperationalError) -> Response:
         log.warning("database.unavailable", path=request.url.path, error=str(exc.orig)[:200])
-        return render(request, Unavailable("the database is not reachable right now; try again shortly"))
+        answer = unavailable(exc) or Unavailable("the database is not reachable right now; try again shortly")
+        return render(request, answer)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
