@@ -113,8 +113,27 @@ def serve(
     p = platform()
     out.print(f"CityOS is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     p.close()
-    uvicorn.run("cityos.web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", proxy_headers=True)
+    if workers <= 1:
+        uvicorn.run("cityos.web.app:create_app", factory=True, host=host, port=port, log_level="warning",
+                    proxy_headers=True)
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("cityos.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+                            log_level="warning", proxy_headers=True)
+    Multiprocess(config, sockets=[listening_socket(config)]).run()
+
+
+def listening_socket(config: Any) -> Any:
+    """The socket the server processes share, with TCP_NODELAY set on it (Linux passes it on to
+    every accepted connection). uvicorn's own multi-process path leaves it off, and then each answer
+    on a keep-alive connection waits ~40 ms for the client's delayed ACK (Nagle's algorithm)."""
+    import socket
+
+    sock = config.bind_socket()
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 @app.command("worker")
