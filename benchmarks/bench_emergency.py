@@ -3,7 +3,10 @@ a grid member; the grid, township, district and city users each hold an open
 `/api/v1/notifications/stream`; latency = report sent -> ring received on each stream.
 Prints JSON.
 
-    .venv/bin/python benchmarks/bench_emergency.py [--reports 100] [--database-url URL] [--poll 0.2]
+    .venv/bin/python benchmarks/bench_emergency.py [--reports 100] [--database-url URL] [--poll S] [--workers N]
+
+Seed once, measure many times: `--data-dir DIR --fill-only` (under `heavy test`), then
+`--data-dir DIR --reuse` (under `heavy bench`); a PostgreSQL database must be empty to fill.
 """
 
 from __future__ import annotations
@@ -37,18 +40,28 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reports", type=int, default=100)
     ap.add_argument("--database-url", default=None)
-    ap.add_argument("--poll", type=float, default=0.2, help="CITYOS_SSE_POLL_S of the server")
+    ap.add_argument("--poll", type=float, default=None, help="CITYOS_SSE_POLL_S of the server (default: its own)")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (`cityos serve --workers`)")
+    ap.add_argument("--data-dir", type=Path, default=None, help="keep the seeded city here (SQLite file, keys)")
+    ap.add_argument("--fill-only", action="store_true", help="seed and stop (run under `heavy test`)")
+    ap.add_argument("--reuse", action="store_true", help="the database is seeded already (by --fill-only)")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-emergency-"))
-    env = {**os.environ, "CITYOS_DATA_DIR": str(tmp), "CITYOS_LOG_LEVEL": "WARNING", "CITYOS_SSE_POLL_S": str(args.poll),
+    tmp = args.data_dir or Path(tempfile.mkdtemp(prefix="bench-emergency-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CITYOS_DATA_DIR": str(tmp), "CITYOS_LOG_LEVEL": "WARNING",
            "CITYOS_RATE_LIMIT_IP_PER_MINUTE": "1000000", "CITYOS_RATE_LIMIT_KEY_PER_MINUTE": "1000000"}
+    if args.poll is not None:
+        env["CITYOS_SSE_POLL_S"] = str(args.poll)
     if args.database_url:
         env["CITYOS_DATABASE_URL"] = args.database_url
     cityos = str(Path(sys.executable).parent / "cityos")
-    subprocess.run([cityos, "demo", "seed", "--scale", "S"], env=env, check=True, capture_output=True)
+    if not args.reuse:
+        subprocess.run([cityos, "demo", "seed", "--scale", "S"], env=env, check=True, capture_output=True)
+    if args.fill_only:
+        return
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([cityos, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+    server = subprocess.Popen([cityos, "serve", "--port", str(port), "--workers", str(args.workers)], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
         for _ in range(200):
@@ -108,7 +121,7 @@ def main() -> None:
             return round(lat_ms[min(len(lat_ms) - 1, int(q * len(lat_ms)))], 1) if lat_ms else float("nan")
 
         print(json.dumps({
-            "engine": "postgresql" if args.database_url else "sqlite", "reports": args.reports, "accepted": len(sent),
+            "engine": "postgresql" if args.database_url else "sqlite", "workers": args.workers, "reports": args.reports, "accepted": len(sent),
             "all_reports_accepted_s": round(accepted, 2), "deliveries": len(lat_ms), "missing": missing,
             "sse_poll_s": args.poll, "latency_ms": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99),
                                                     "max": round(lat_ms[-1], 1) if lat_ms else None},

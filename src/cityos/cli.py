@@ -40,10 +40,12 @@ def _context_apps() -> None:
     from cityos.assistant.cli import assistant_app
     from cityos.dashboard.cli import dashboard_app
     from cityos.data.cli import data_app
+    from cityos.scenarios.cli import scenario_app
 
     app.add_typer(data_app, name="data")
     app.add_typer(dashboard_app, name="dashboard")
     app.add_typer(assistant_app, name="assistant")
+    app.add_typer(scenario_app, name="scenario")
 
 
 _context_apps()
@@ -113,13 +115,32 @@ def serve(
     p = platform()
     out.print(f"CityOS is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     p.close()
-    if workers > 1 and hasattr(__import__("socket"), "SO_REUSEPORT"):
+    if workers <= 1:
+        uvicorn.run("cityos.web.app:create_app", factory=True, host=host, port=port, log_level="warning",
+                    proxy_headers=True)
+        return
+    if hasattr(__import__("socket"), "SO_REUSEPORT"):
         from cityos.web.serve import serve_reuseport
 
-        serve_reuseport(host, port, workers)
+        serve_reuseport(host, port, workers)  # a socket per process: connections spread evenly
         return
-    uvicorn.run("cityos.web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", proxy_headers=True)
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("cityos.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+                            log_level="warning", proxy_headers=True)
+    Multiprocess(config, sockets=[listening_socket(config)]).run()
+
+
+def listening_socket(config: Any) -> Any:
+    """The socket the server processes share, with TCP_NODELAY set on it (Linux passes it on to
+    every accepted connection). uvicorn's own multi-process path leaves it off, and then each answer
+    on a keep-alive connection waits ~40 ms for the client's delayed ACK (Nagle's algorithm)."""
+    import socket
+
+    sock = config.bind_socket()
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 @app.command("worker")

@@ -63,6 +63,44 @@ def test_discovery_and_services_in_both_formats(seeded: Platform, client: Any) -
     assert client.get(f"{BASE}/services.json", params={"jurisdiction_id": "elsewhere"}).status_code == 404
 
 
+def test_status_filter_newest_first_across_states(seeded: Platform, client: Any, key: str) -> None:
+    """status and service codes read each (code, state)'s newest cases apart and merge them (store.newest_ids);
+    the answer is the same as one filtered, ordered query: newest first, closed ones left out."""
+    from sqlalchemy import update
+
+    lon, lat = point(seeded)
+    made = []
+    for code in ("E0401", "E0205", "P0201", "E0303"):
+        r = client.post(f"{BASE}/requests.json", data={"api_key": key, "service_code": code, "lat": lat, "long": lon})
+        assert r.status_code == 200, r.text
+        made.append(r.json()[0]["service_request_id"])
+    now = seeded.clock.now()
+    states = ["handling", "closed", "parked", "evaluated"]  # two open, two closed, created an hour apart
+    with seeded.db.begin() as conn:
+        for i, (number, state) in enumerate(zip(made, states, strict=True)):
+            conn.execute(update(store.cases).where(store.cases.c.number == number)
+                         .values(state=state, created_at=now - timedelta(hours=i + 1)))
+
+    def listed(**params: str) -> list[str]:
+        r = client.get(f"{BASE}/requests.json", params=params)
+        assert r.status_code == 200, r.text
+        return [x["service_request_id"] for x in r.json() if x["service_request_id"] in made]
+
+    assert listed(status="open") == [made[0], made[2]]
+    assert listed(status="closed") == [made[1], made[3]]
+    assert listed(status="open,closed") == made
+    assert listed(status="open", service_code="P0201,E0303") == [made[2]]
+    # Codes alone and codes with status=closed go through the ranges too (a code given twice once).
+    assert listed(service_code="E0401,E0205,P0201,E0303") == made
+    assert listed(service_code="P0201") == [made[2]]
+    assert listed(status="closed", service_code="E0205,E0205,E0303") == [made[1], made[3]]
+    # Many codes: one ordered query instead of a range per (code, state); same answer.
+    many = "E0401,E0205,P0201,E0303,P0101,E0601,E0501"
+    assert listed(status="open", service_code=many) == [made[0], made[2]]
+    old = (now - timedelta(days=200)).isoformat()
+    assert listed(status="open", start_date=old, end_date=(now - timedelta(days=120)).isoformat()) == []
+
+
 def test_post_get_and_round_trip_utf8(seeded: Platform, client: Any, key: str) -> None:
     lon, lat = point(seeded)
     r = client.post(f"{BASE}/requests.json", data={

@@ -180,6 +180,29 @@ def _list_risk_points(client: Any, headers: dict[str, str]) -> set[str]:
     return {x["code"] for x in r.json()["risk_points"] if x["code"].startswith("probe-")} if r.status_code == 200 else set()
 
 
+def _make_matter(p: Platform, node: str, tag: str) -> str:
+    """A one-thing matter queued at the district department of `node` (written through the store)."""
+    from cityos.scenarios import store as sc_store
+
+    now = p.clock.now()
+    with p.db.begin() as conn:
+        sid = sc_store.insert_submission(conn, {
+            "number": f"PROBE-{tag}", "scenario_code": "newborn", "version": 1, "applicant_user": "citizen",
+            "applicant_id": "", "applicant_name": "探针", "grid_code": node, "district_code": node[:6], "form": {},
+            "consent": False, "state": "in_progress", "created_at": now, "updated_at": now})
+        sc_store.insert_matters(conn, [{
+            "submission_id": sid, "matter_code": "birth_certificate", "department_unit": f"D-{node[:6]}-health",
+            "division_code": node[:6], "state": "queued", "materials": {}, "inputs": {}, "outputs": {}, "attempt": 1,
+            "reason": None, "deadline": None, "overdue": False, "queued_at": now, "handled_by": None,
+            "updated_at": now}])
+    return f"PROBE-{tag}"
+
+
+def _list_matters(client: Any, headers: dict[str, str]) -> set[str]:
+    r = client.get("/api/v1/matters", params={"limit": 200}, headers=headers)
+    return {m["number"] for m in r.json()["matters"] if m["number"].startswith("PROBE-")} if r.status_code == 200 else set()
+
+
 _PERCEPTION_READERS = frozenset({"city_operator", "district_operator", "township_operator", "grid_head", "grid_member",
                                  "grid_member_part", "grid_instructor", "system_admin", "resource_admin", "dispatcher",
                                  "department_handler"})
@@ -200,6 +223,9 @@ RESOURCES: list[Resource] = [
     Resource("device", _PERCEPTION_READERS, _make_device, _list_devices),
     Resource("alarm", _PERCEPTION_READERS, _make_alarm, _list_alarms),
     Resource("risk_point", _PERCEPTION_READERS, _make_risk_point, _list_risk_points),
+    # department queues of one-thing matters: district and city departments, not townships
+    Resource("one_thing_matter", frozenset({"department_handler", "city_operator", "district_operator"}),
+             _make_matter, _list_matters),
 ]
 
 

@@ -8,6 +8,7 @@ bulk load) the store asks `Database.is_postgres`.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -117,6 +118,23 @@ def make_engine(url: str, *, pool_size: int = 10, busy_timeout_s: float = 30.0) 
     return engine
 
 
+SIGNALS = "cityos_signals"  # key in a connection's info: the channels its open transaction signals
+
+
+def signal(conn: Connection, channel: str) -> None:
+    """Say that this transaction wrote something the live readers of `channel` wait for.
+
+    They are woken once it commits (never if it rolls back): in this process by the
+    callbacks of `Database.on_commit`, in other processes by PostgreSQL's NOTIFY, which
+    the server delivers at commit to every session that LISTENs on `cityos_<channel>`.
+    Readers keep a slow poll as well, so a lost wake-up delays a row but never loses it."""
+    pending: set[str] = conn.info.setdefault(SIGNALS, set())
+    if channel not in pending:
+        pending.add(channel)
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_notify(:c, '')"), {"c": f"cityos_{channel}"})
+
+
 class Database:
     """The engine plus the few things that differ between engines."""
 
@@ -126,6 +144,37 @@ class Database:
         # The same pool, connections switched to autocommit while checked out for `read_once`
         # (psycopg sets that on the client side: no round trip).
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._on_commit: dict[str, list[Callable[[], None]]] = {}
+        self._on_commit_lock = threading.Lock()
+        # SQLite has one writer at a time. Writers of this process queue here and are woken the
+        # moment the writer before them ends; waiting in SQLite's busy handler instead means
+        # sleeping in steps of up to 100 ms, and the unlucky waiters lose again and again.
+        self._writer = threading.Lock()
+        self._writer_wait_s = busy_timeout_s  # as long as SQLite's own busy timeout
+
+    def on_commit(self, channel: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` (in the committing thread; keep it short) after each transaction of this
+        process that `signal`led `channel` has committed. Returns the function that stops it."""
+        with self._on_commit_lock:
+            self._on_commit.setdefault(channel, []).append(callback)
+
+        def remove() -> None:
+            with self._on_commit_lock:
+                callbacks = self._on_commit.get(channel, [])
+                if callback in callbacks:
+                    callbacks.remove(callback)
+
+        return remove
+
+    def _committed(self, channels: set[str]) -> None:
+        for channel in channels:
+            for callback in list(self._on_commit.get(channel, ())):
+                try:
+                    callback()
+                except Exception:  # a waker must not fail the request that has committed
+                    from cityos.core.logging import get_logger
+
+                    get_logger("cityos.db").warning("db.on_commit_failed", channel=channel, exc_info=True)
 
     @property
     def is_postgres(self) -> bool:
@@ -145,10 +194,15 @@ class Database:
         On SQLite a writing transaction takes the write lock at BEGIN, so two
         writers queue instead of failing later with "database is locked".
         """
+        signalled: set[str] | None = None
+        queued = write and self.is_sqlite
+        if queued and not self._writer.acquire(timeout=self._writer_wait_s):
+            raise Unavailable("the database is busy with other writes; try again shortly")
         try:
             with self.engine.connect() as conn:
                 if write and self.is_sqlite:
                     conn.info["immediate"] = True
+                conn.info.pop(SIGNALS, None)  # left by a use outside this method: not ours to fire
                 # Work a store defers to the end of the transaction (e.g. counters other
                 # transactions also write: their row locks are then held only until commit).
                 conn.info["before_commit"] = []
@@ -157,14 +211,21 @@ class Database:
                         yield conn
                         for fn in conn.info["before_commit"]:
                             fn(conn)
+                    signalled = conn.info.pop(SIGNALS, None)
                 finally:
                     conn.info.pop("immediate", None)
                     conn.info.pop("before_commit", None)
+                    conn.info.pop(SIGNALS, None)
         except OperationalError as exc:
             answer = unavailable(exc)
             if answer is not None:
                 raise answer from exc
             raise
+        finally:
+            if queued:
+                self._writer.release()
+        if signalled:
+            self._committed(signalled)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

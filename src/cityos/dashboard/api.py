@@ -75,7 +75,7 @@ async def stream(request: Request, node: str, actor: Actor = Depends(current_act
     check_node(actor, node)
     p = get_platform(request)
     settings = case_settings()
-    hub = hub_for(p, settings.sse_poll_s)
+    hub = hub_for(p, min(settings.sse_poll_s, 1.0))  # screens are not woken on commit: they keep polling
     roots = h.scope_roots(actor)
     heartbeat = settings.sse_heartbeat_s
 

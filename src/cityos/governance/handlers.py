@@ -566,7 +566,7 @@ def attach(p: Platform, actor: Actor, case_id: int, filename: str, content_type:
         raise TooLarge(f"attachment over {MAX_ATTACHMENT // (1024 * 1024)} MiB", field="file")
     if not data:
         raise ValidationError("the file is empty", field="file")
-    _sniff(content_type, data)
+    sniff_content(content_type, data)
     now = p.clock.now()
     digest = hashlib.sha256(data).hexdigest()
     folder = Path(p.settings.data_dir) / "attachments" / digest[:2]
@@ -590,7 +590,8 @@ def attach(p: Platform, actor: Actor, case_id: int, filename: str, content_type:
     return aid
 
 
-def _sniff(content_type: str, data: bytes) -> None:
+def sniff_content(content_type: str, data: bytes) -> None:
+    """The bytes must be what the declared type says (scenarios' materials use it too)."""
     magic = {"image/jpeg": [b"\xff\xd8\xff"], "image/png": [b"\x89PNG"], "application/pdf": [b"%PDF"],
              "image/webp": [b"RIFF"], "video/mp4": [data[4:8]] if data[4:8] == b"ftyp" else [b"ftyp"]}
     if not any(data.startswith(m) or (content_type == "video/mp4" and data[4:8] == b"ftyp") for m in magic[content_type]):

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from cityos.core.db import JSONType, UTCDateTime, metadata, upsert_insert
+from cityos.core.db import JSONType, UTCDateTime, metadata, signal, upsert_insert
 from cityos.core.store import BigId
 from cityos.governance.model import CATEGORY_COLUMNS, Category, Stats
 from cityos.identity.model import Scope
@@ -470,6 +470,7 @@ def escalate(conn: Connection, case_id: int, from_level: int, values: dict[str, 
 def notify(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
         insert_many(conn, notifications, rows)
+        signal(conn, "notifications")  # the live inbox reads them as soon as this commits
         from cityos.governance.channels import route_to_channels  # overdue/supervision notices also go by SMS
 
         route_to_channels(conn, rows)

@@ -30,6 +30,12 @@ DEPARTMENTS = [
     ("transport", "交通运输局", "Transport Bureau"),
     ("ecology", "生态环境局", "Ecology and Environment Bureau"),
     ("landscaping", "园林绿化局", "Landscaping Bureau"),
+    # the departments of the "one thing" scenarios (scenarios context)
+    ("healthcare_security", "医疗保障局", "Healthcare Security Administration"),
+    ("human_resources", "人力资源和社会保障局", "Human Resources and Social Security Bureau"),
+    ("taxation", "税务局", "Taxation Bureau"),
+    ("housing_fund", "住房公积金管理中心", "Housing Provident Fund Centre"),
+    ("pboc", "人民银行分行", "People's Bank of China branch"),
 ]
 SECTORS = [("party", "党建统领", "Party building"), ("economy", "经济发展", "Economic development"),
            ("services", "民生服务", "People's services"), ("safety", "平安法治", "Safety and rule of law")]

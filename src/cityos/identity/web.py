@@ -22,7 +22,7 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _limit(request: Request, key: str, limit: int) -> None:
+def rate_limit(request: Request, key: str, limit: int) -> None:
     limiter = get_platform(request).extras.get("ratelimiter")
     if limiter is None:
         return
@@ -47,12 +47,12 @@ def resolve_actor(request: Request) -> Actor:
     p = get_platform(request)
     ip = client_ip(request)
     purpose = (request.headers.get("x-purpose") or "").strip()[:200] or None
-    _limit(request, f"ip:{ip}", p.settings.rate_limit_ip_per_minute)
+    rate_limit(request, f"ip:{ip}", p.settings.rate_limit_ip_per_minute)
     secret = presented_secret(request)
     actor: Actor
     if secret:
         actor = credential_actor(p, secret, ip)
-        _limit(request, f"key:{secret[:12]}", p.settings.rate_limit_key_per_minute)
+        rate_limit(request, f"key:{secret[:12]}", p.settings.rate_limit_key_per_minute)
     else:
         token = request.cookies.get(SESSION_COOKIE)
         found = session_actor(p, token, ip) if token else None

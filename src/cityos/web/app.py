@@ -3,6 +3,7 @@ rendering, security headers, size limits, metrics, health."""
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     from cityos.bootstrap import bootstrap
     from cityos.core.logging import configure
 
+    served = platform is None
     if platform is None:
         platform = bootstrap()
         configure(platform.settings.log_level)
@@ -64,6 +66,11 @@ def create_app(platform: Platform | None = None) -> FastAPI:
                                    swagger_css_url="/static/vendor/swagger/swagger-ui.css",
                                    swagger_favicon_url="/static/favicon.svg")
 
+    if served:
+        # The served process keeps its startup objects (modules, metadata, compiled statements):
+        # out of the collector's sight, a full collection after a 1,000-row answer no longer walks
+        # them all (those pauses were the 100-180 ms outliers of Open311 GET on 2 cores).
+        gc.freeze()
     return app
 
 

@@ -246,13 +246,11 @@ def report_emergency(p: Platform, cmd: ReportEmergency) -> dict[str, Any]:
             "media": list(cmd.media)[:20], "created_at": now})
         levels = [("grid", case["grid_code"]), ("township", case["township_code"]), ("district", case["district_code"]),
                   ("city", case["node"][:2] + "0000")]
+        units = [(level, unit_for(level, code)) for level, code in levels if code]
+        duty = store.first_on_duty(conn, [u for _, u in units], now)
         rings, notes = [], []
-        for level, code in levels:
-            if not code:
-                continue
-            unit = unit_for(level, code)
-            duty = store.on_duty(conn, unit, now, position=1)
-            user = duty[0]["username"] if duty else None
+        for level, unit in units:
+            user = duty.get(unit)
             rings.append({"report_id": rid, "level": level, "unit_code": unit, "rung_at": now, "attempts": 1,
                           "position": 1, "ringing_user": user,
                           "next_ring_at": now + timedelta(minutes=cmd.ack_minutes)})
