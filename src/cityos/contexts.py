@@ -19,6 +19,7 @@ CONTEXTS: tuple[str, ...] = (
     "grassroots",
     "perception",
     "data",
+    "data.services",
     "ledger",
     "scenarios",
     "assistant",
