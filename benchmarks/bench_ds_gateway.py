@@ -53,9 +53,9 @@ def _state_file(url: str) -> Path:
 
 
 def cmd_prepare(a: argparse.Namespace) -> dict[str, Any]:
-    from bench_data import setup_schema
     from sqlalchemy import func, select
 
+    from bench_data import setup_schema
     from cityos.data import store as data_store
     from cityos.data.importer import run_import
     from cityos.data.services import handlers as h
