@@ -77,7 +77,7 @@ def test_the_seed_and_bulk_paths_are_logged(seeded: Platform) -> None:
     p = seeded
     with p.db.read() as conn:
         for name in ("residents", "legal_entities", "buildings", "pois", "licences", "credit_records", "risk_areas"):
-            rows = conn.execute(select(func.count()).select_from(s.DATASTORE_TABLES.get(name) or s.risk_areas)).scalar()
+            rows = conn.execute(select(func.count()).select_from(s.metadata.tables[name])).scalar()
             inserted = conn.execute(select(func.count()).select_from(rs.rail_changes).where(
                 rs.rail_changes.c.dataset == name, rs.rail_changes.c.op == "I")).scalar()
             deleted = conn.execute(select(func.count()).select_from(rs.rail_changes).where(
