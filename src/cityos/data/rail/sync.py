@@ -200,8 +200,11 @@ class Sync:
         self.target.dispose()
 
     def state(self) -> dict[str, Any] | None:
-        with self.target.begin() as conn:
-            self.state_table.create(conn, checkfirst=True)
+        from sqlalchemy import inspect
+
+        with self.target.read() as conn:
+            if not inspect(conn).has_table(self.state_table.name):
+                return None
             row = conn.execute(select(self.state_table).where(self.state_table.c.target_table == self.name)
                                ).mappings().first()
         return dict(row) if row else None
