@@ -20,6 +20,7 @@ CONTEXTS: tuple[str, ...] = (
     "perception",
     "data",
     "data.services",
+    "data.rail",
     "ledger",
     "scenarios",
     "assistant",
