@@ -77,7 +77,7 @@ def search(model: str = "tfidf") -> dict[str, Any]:
     train, dev = evalset.load("train"), evalset.load("dev")
     gold = [r["category"] for r in dev]
     texts = [r["text"] for r in dev]
-    trials = []
+    trials: list[dict[str, Any]] = []
     default = asdict(Tuning())
     for enc_values in itertools.product(*ENCODER_GRID.values()):
         base = replace(Tuning(), **dict(zip(ENCODER_GRID, enc_values, strict=True)))
