@@ -2,7 +2,7 @@
 against the keyword baseline in the same run.
 
 Two figures: dev (fitted on train; the split the settings were chosen on, so optimistic) and test
-(fitted on train + dev with the settings of `data/settings.json`; `testset.py`, read only here). Runs from the shipped files alone (the catalogue CSV and the labelled set): no database."""
+(fitted on train + dev with the settings of `data/settings.json`; `testset2.py`, read only here). Runs from the shipped files alone (the catalogue CSV and the labelled set): no database."""
 
 from __future__ import annotations
 
@@ -125,8 +125,8 @@ def run(model: str = "tfidf") -> dict[str, Any]:
     base_s = time.perf_counter() - t0
     return {
         "dataset": {"train": len(train), "dev": len(dev), "test": len(test), "subclasses": len(cats),
-                    "dev_texts": "heldout.py: the first round's test split, now tuned on",
-                    "test_texts": "testset.py: whole reports written before any tuning, scored only here",
+                    "dev_texts": "heldout.py + testset.py: the earlier rounds' test splits, now tuned on",
+                    "test_texts": "testset2.py: whole reports written before the last changes, scored only here",
                     "per_subclass": {s: round(n / len(cats), 1) for s, n in
                                      (("train", len(train)), ("dev", len(dev)), ("test", len(test)))}},
         "model": clf.encoder.name,

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
@@ -44,11 +45,30 @@ def _stem(w: str) -> str:
     return w
 
 
+@functools.lru_cache(maxsize=1)
+def pinyin_table() -> dict[str, str]:
+    """Each CJK character's first reading without tone (路 -> lu, 灯 -> deng), from the `pypinyin`
+    package's own data (no network). Empty when the package is missing (no pinyin features)."""
+    try:
+        from pypinyin.pinyin_dict import pinyin_dict
+    except ImportError:  # a dependency, but the classifier still works without it
+        log.warning("assistant: the `pypinyin` package is missing; homophone typos are not matched")
+        return {}
+    table: dict[str, str] = {}
+    for cp, readings in pinyin_dict.items():
+        if 0x3400 <= cp <= 0x9FFF:
+            first = unicodedata.normalize("NFD", readings.split(",", 1)[0])
+            table[chr(cp)] = "".join(c for c in first if not unicodedata.combining(c))
+    return table
+
+
 def features(text: str, max_n: int = 3) -> list[str]:
     """Character n-grams (1..max_n; CJK single characters, no Latin single letters) over the text
     without punctuation, plus Latin word unigrams, stems and word bigrams: Chinese has no spaces, so
     its words are the character n-grams; English words and pairs ("manhole cover") carry meaning
-    the characters alone blur."""
+    the characters alone blur. Pairs of adjacent CJK characters also by their sound (p:lu_deng):
+    most Chinese typing is by pinyin, so the common typo is a homophone (路登 for 路灯, 拉圾 for
+    垃圾), which shares no character n-gram with the right word but the same syllables."""
     t = normalize(text)
     out: list[str] = []
     # character n-grams over the text without punctuation, so 井盖 and 井 盖 meet
@@ -58,6 +78,10 @@ def features(text: str, max_n: int = 3) -> list[str]:
             g = compact[i:i + n]
             if g.strip() and not (n == 1 and not _CJK.match(g)):
                 out.append(g)
+    sound = pinyin_table()
+    if sound:
+        syllables = [sound.get(c, "") for c in compact]
+        out.extend(f"p:{a}_{b}" for a, b in itertools.pairwise(syllables) if a and b)
     words = [w for w in _WORD.findall(t) if len(w) > 1]
     out.extend("w:" + w for w in words)
     stems = [_stem(w) for w in words]
