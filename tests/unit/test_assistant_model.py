@@ -5,13 +5,15 @@ from __future__ import annotations
 import importlib.util
 import logging
 
+import numpy as np
 import pytest
 
 from cityos.assistant import evalset
+from cityos.assistant.classifier import KnnClassifier, parent_of
 from cityos.assistant.evaluate import run
 from cityos.assistant.model import (
     DUP_THRESHOLD,
-    KnnClassifier,
+    Example,
     TfidfEncoder,
     duplicate_score,
     features,
@@ -34,25 +36,42 @@ def test_the_labelled_set_covers_the_catalogue_in_both_languages_and_is_determin
         assert len({r["text"] for r in mine}) == len(mine)
     assert evalset.generate() == rows  # the file is what the generator writes
     dev, test = evalset.load("dev"), evalset.load("test")
-    assert sum(r["phrasing"] == "unseen" for r in dev) == len(dev) // 2
-    assert len(test) >= 250 and {r["phrasing"] for r in test} == {"heldout"}
-    # no held-out text is a labelled example the classifier is built from
-    assert not {r["text"] for r in test} & {r["text"] for r in evalset.load(("train", "dev"))}
+    assert len(dev) >= 500 and {r["phrasing"] for r in dev} == {"heldout", "round1"}
+    assert len(test) >= 250 and {r["phrasing"] for r in test} == {"test"}
+    # the test split is written out whole, in both languages, with its own typos and mixed texts
+    assert {"zh", "en"} <= {r["style"] for r in test} and any("mixed" in r["style"] for r in test)
+    assert any("typo" in r["style"] for r in test)
+    # no dev or test text is a training example, and no test text is a dev text
+    train = {evalset.normalize_key(r["text"]) for r in evalset.load("train")}
+    assert not {evalset.normalize_key(r["text"]) for r in dev} & train
+    assert not {evalset.normalize_key(r["text"]) for r in test} & (train | {evalset.normalize_key(r["text"]) for r in dev})
 
 
 def test_text_is_normalised_and_cut_into_ngrams() -> None:
     assert normalize("  ＡＢＣ　路灯  ") == "abc 路灯"
     f = features("路灯不亮 Lamp")
     assert "路灯" in f and "路灯不" in f and "w:lamp" in f
+    # adjacent CJK characters by their sound too: a homophone typo meets the right word
+    assert "p:lu_deng" in features("路登坏了") and "p:lu_deng" in f and "p:la_ji" in features("拉圾")
+    # English words, their stems and word pairs; no Latin single letters
+    g = features("Street lamps flickering")
+    assert {"w:lamps", "s:lamp", "s:flicker", "b:street_lamp", "b:lamp_flicker"} <= set(g) and "s" not in g
+
+
+# measured once on the test split (BENCHMARKS.md, 2026-11-25: top-1 0.890, top-3 0.971)
+FLOOR_TOP1 = 0.87
+FLOOR_TOP3 = 0.95
 
 
 def test_the_classifier_beats_the_keyword_baseline_on_the_held_out_split() -> None:
     report = run("tfidf")
     cls, base, dev = report["classification"], report["baseline_keyword"], report["classification_dev"]
-    assert report["dataset"]["test"] >= 250
-    # regression guards well below the measured figures (BENCHMARKS.md), not the targets
-    assert cls["top1"] >= 0.75 and cls["top3"] >= 0.9 and dev["top1_seen_phrasing"] >= 0.97
+    assert report["dataset"]["test"] >= 250 and report["dataset"]["dev"] >= 250
+    # floors a little below the figures measured once (BENCHMARKS.md): a regression guard, deterministic
+    # (closed-form fit, no random state), not a target to tune against
+    assert cls["top1"] >= FLOOR_TOP1 and cls["top3"] >= FLOOR_TOP3 and dev["top1"] >= 0.88
     assert cls["top1"] > base["top1"] + 0.3 and cls["macro_f1"] > base["macro_f1"]
+    assert 0 <= cls["calibration_error"] <= 0.15
     assert report["duplicates"]["precision"] >= 0.9 and report["duplicates"]["recall"] >= 0.7
 
 
@@ -82,8 +101,6 @@ def test_the_space_time_index_finds_what_a_full_scan_finds() -> None:
 
 
 def test_more_examples_change_the_neighbours() -> None:
-    from cityos.assistant.model import Example
-
     clf = KnnClassifier(TfidfEncoder()).fit([Example("路灯不亮", "P0104"), Example("井盖丢失", "P0101")])
     assert clf.predict(["铁箱子冒火星"])[0][0].category in ("P0104", "P0101")
     clf.fit([*clf.examples, Example("铁箱子冒火星", "P0106")])
@@ -118,3 +135,45 @@ def test_the_packaged_multilingual_model_loads_offline() -> None:
                     "the manhole lid is gone", "the music is far too loud"])
     assert v.shape == (6, 384)
     assert float(v[0] @ v[1]) > float(v[0] @ v[2]) and float(v[3] @ v[4]) > float(v[3] @ v[5])
+
+
+def test_the_sparse_similarities_are_the_dense_cosines() -> None:
+    texts = ["路灯不亮了", "井盖丢失", "the street lamp is out", "manhole cover missing 井盖"]
+    clf = KnnClassifier(TfidfEncoder(max_n=4)).fit([Example(t, f"L{i}") for i, t in enumerate(texts)])
+    sims = clf.similarities(["路灯坏了 lamp out", "没有"])
+    dense = clf.encoder.encode(["路灯坏了 lamp out", *texts])
+    assert sims[0] == pytest.approx(dense[0] @ dense[1:].T, abs=1e-5)
+    assert not sims[1].any()  # nothing in common with any example
+    gram = clf.similarities(texts)
+    assert np.diag(gram) == pytest.approx(np.ones(4), abs=1e-5) and gram == pytest.approx(gram.T, abs=1e-5)
+
+
+def test_the_ridge_head_and_the_class_prior_rank_and_stay_deterministic() -> None:
+    examples = [Example("路灯不亮", "P0104"), Example("street light out", "P0104"), Example("路灯一直闪", "P0104"),
+                Example("井盖丢失", "P0101"), Example("manhole cover missing", "P0101"),
+                Example("乱停车", "E0205"), Example("car parked on the pavement", "E0205")]
+    clf = KnnClassifier(TfidfEncoder(), ridge=1.0, lam=0.3, hierarchy=0.3).fit(examples)
+    assert parent_of("P0104") == "P01" and clf.labels == ["E0205", "P0101", "P0104"]
+    top = clf.predict(["路灯坏了不亮", "the car is parked on the footpath"])
+    assert [s[0].category for s in top] == ["P0104", "E0205"]
+    assert top[0][0].evidence in ("路灯不亮", "路灯一直闪")  # the nearest labelled text, shown as the reason
+    conf = [s.confidence for s in top[0]]
+    assert conf == sorted(conf, reverse=True) and sum(conf) == pytest.approx(1.0, abs=1e-5)
+    # the class prior lifts both P01 subclasses over E02 for a text about public facilities
+    parts = clf.parts(["井盖 路灯"])
+    p01 = [clf.labels.index("P0101"), clf.labels.index("P0104")]
+    assert parts["parent"][0, p01].min() > parts["parent"][0, clf.labels.index("E0205")]
+    again = KnnClassifier(TfidfEncoder(), ridge=1.0, lam=0.3, hierarchy=0.3).fit(examples)
+    assert np.array_equal(again.scores(["路灯坏了"])[0], clf.scores(["路灯坏了"])[0])
+    # a heavier example is held closer by the fit
+    clf.set_weights(np.array([1, 1, 1, 1, 1, 1, 20.0]))
+    clf.solve()
+    assert clf.predict(["car"])[0][0].category == "E0205"
+
+
+def test_a_correction_outweighs_the_shipped_examples() -> None:
+    examples = [Example("铁箱子嗡嗡响", "P0107"), Example("通信箱门开着", "P0107"), Example("变压器冒烟", "P0106")]
+    clf = KnnClassifier(TfidfEncoder(), ridge=0.75, lam=1.0).fit(examples)
+    assert clf.predict(["铁箱子嗡嗡响还冒火星"])[0][0].category == "P0107"
+    clf.fit([*examples, Example("铁箱子嗡嗡响还冒火星", "P0106", weight=8.0, source="correction")])
+    assert clf.predict(["铁箱子嗡嗡响还冒火星了"])[0][0].category == "P0106"

@@ -1,17 +1,18 @@
-"""The labelled evaluation set: hand-written phrasings (`phrases.PHRASES`) in varied styles.
+"""The labelled evaluation set: train, dev and test, each written separately.
 
-`python -m cityos.assistant.evalset` rewrites `data/cases_eval.jsonl` (deterministic: same seed,
-same file). Every subclass gets 10 texts: Chinese in plain, polite, angry, dialect, typo and
-mixed-language styles, English in plain, informal, typo styles.
-
-Three splits, deterministic:
-- train: every subclass's texts 0, 1, 2, 5, 6, 8 from `phrases.PHRASES`;
-- dev: its texts 3, 4, 7, 9 (3 and 7 use a phrasing no training text of the subclass uses,
-  `phrasing: unseen`). Every setting (category weight, n-gram length, neighbour blend, duplicate
-  threshold) is chosen on dev by `cityos assistant tune`; the subclass descriptions were also
-  written while looking at these texts, so dev figures are optimistic by construction;
-- test: 4 texts per subclass from `heldout.HELDOUT`, phrasings written after the model and its
-  settings were fixed and used for nothing but the final figures (`phrasing: heldout`)."""
+`cityos assistant build-evalset` rewrites `data/cases_eval.jsonl` (deterministic: same seed,
+same file). Three splits:
+- train: `phrases.PHRASES` (4 zh + 3 en phrasings per subclass, wrapped in plain, polite, angry,
+  dialect, typo and mixed-language styles: 10 texts per subclass) and `corpus.CORPUS` (more
+  short reports per subclass written from the catalogue, as written);
+- dev, tuned on (so its figures are optimistic): `heldout.HELDOUT` (`phrasing: heldout`, 2 zh +
+  2 en phrasings per subclass in the same styles; the test split of the first round) and
+  `testset.TESTSET` (`phrasing: round1`, 4 whole reports per subclass; the test split of the
+  second round, scored once: top-1 0.853, top-3 0.974);
+- test (`phrasing: test`): `testset2.TESTSET2`, 4 whole reports per subclass written as they are
+  (no style templates, no generator: own typos, mixed zh/en, hotline summaries, chat messages)
+  before anything was changed after the previous test was scored; scored once by
+  `cityos assistant eval`. `cityos assistant tune` never reads it."""
 
 from __future__ import annotations
 
@@ -20,12 +21,15 @@ import random
 from pathlib import Path
 from typing import Any
 
+from cityos.assistant.corpus import CORPUS
 from cityos.assistant.heldout import HELDOUT
+from cityos.assistant.model import normalize
 from cityos.assistant.phrases import PHRASES
+from cityos.assistant.testset import TESTSET
+from cityos.assistant.testset2 import TESTSET2
 
 DATA = Path(__file__).parent / "data" / "cases_eval.jsonl"
 SEED = 13
-TEST_POSITIONS = (3, 4, 7, 9)
 
 PLACES_ZH = ["幸福路", "人民广场", "解放大道128号", "滨江小区3栋", "菜市场旁边", "学校门口", "地铁站B口", "老街", "城南公园",
              "建设路与和平路交叉口", "我家楼下", "新华社区"]
@@ -75,7 +79,6 @@ def generate() -> list[dict[str, Any]]:
     for code in sorted(PHRASES):
         zh, en = PHRASES[code]
         texts: list[tuple[str, str, str]] = []
-        phrase_of: list[str] = []
         for i in range(6):
             p = zh[i % len(zh)]
             style = ZH_STYLES[(i * 3 + len(code) + int(code[1:])) % len(ZH_STYLES)]
@@ -84,7 +87,6 @@ def generate() -> list[dict[str, Any]]:
             if i == 4:
                 text, kind = _typo_zh(text, rng), "zh-typo"
             texts.append((text, "zh", kind))
-            phrase_of.append(f"zh{i % len(zh)}")
         for i in range(4):
             p = en[i % len(en)]
             style = EN_STYLES[(i * 2 + int(code[1:])) % len(EN_STYLES)]
@@ -95,18 +97,26 @@ def generate() -> list[dict[str, Any]]:
             if i == 3 and rng.random() < 0.5:
                 text = text.upper() if rng.random() < 0.3 else text.lower()
             texts.append((text, "en", kind))
-            phrase_of.append(f"en{i % len(en)}")
-        seen = {phrase_of[n] for n in range(len(texts)) if n not in TEST_POSITIONS}
-        for n, (text, lang, kind) in enumerate(texts):
-            rows.append({"text": text, "category": code, "lang": lang, "style": kind,
-                         "split": "dev" if n in TEST_POSITIONS else "train",
-                         "phrasing": "seen" if phrase_of[n] in seen else "unseen"})
+        for text, lang, kind in texts:
+            rows.append({"text": text, "category": code, "lang": lang, "style": kind, "split": "train",
+                         "phrasing": "phrases"})
+    seen = {normalize_key(r["text"]) for r in rows}
+    for code in sorted(CORPUS):
+        for lang, texts_ in zip(("zh", "en"), CORPUS[code], strict=True):
+            # a corpus text that a phrasing already says is left out (it would count twice)
+            rows.extend({"text": t, "category": code, "lang": lang, "style": lang, "split": "train",
+                         "phrasing": "corpus"} for t in texts_ if normalize_key(t) not in seen)
     rows.extend(_heldout())
+    # the first round's test split, scored once (top-1 0.853), is now tuned on: dev
+    rows.extend({"text": text, "category": code, "lang": lang, "style": style, "split": "dev", "phrasing": "round1"}
+                for code, lang, style, text in TESTSET)
+    rows.extend({"text": text, "category": code, "lang": lang, "style": style, "split": "test", "phrasing": "test"}
+                for code, lang, style, text in TESTSET2)
     return rows
 
 
 def _heldout() -> list[dict[str, Any]]:
-    """The test split: each held-out phrasing once, in a style of its language (one typo each)."""
+    """The dev split: each held-out phrasing once, in a style of its language (one typo each)."""
     rng = random.Random(SEED + 1)
     rows: list[dict[str, Any]] = []
     for code in sorted(HELDOUT):
@@ -116,7 +126,7 @@ def _heldout() -> list[dict[str, Any]]:
             kind = "zh"
             if i == 1:
                 text, kind = _typo_zh(text, rng), "zh-typo"
-            rows.append({"text": text, "category": code, "lang": "zh", "style": kind, "split": "test",
+            rows.append({"text": text, "category": code, "lang": "zh", "style": kind, "split": "dev",
                          "phrasing": "heldout"})
         for i, p in enumerate(en):
             text = rng.choice(EN_STYLES).format(p=p, loc=rng.choice(PLACES_EN))
@@ -125,9 +135,14 @@ def _heldout() -> list[dict[str, Any]]:
                 text, kind = _typo_en(text, rng), "en-typo"
             elif rng.random() < 0.4:
                 text = text.lower()
-            rows.append({"text": text, "category": code, "lang": "en", "style": kind, "split": "test",
+            rows.append({"text": text, "category": code, "lang": "en", "style": kind, "split": "dev",
                          "phrasing": "heldout"})
     return rows
+
+
+def normalize_key(text: str) -> str:
+    """A text without case, width, spaces or punctuation: two texts equal under it are one text."""
+    return "".join(c for c in normalize(text) if c.isalnum())
 
 
 def load(split: str | tuple[str, ...] | None = None) -> list[dict[str, Any]]:

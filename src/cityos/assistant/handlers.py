@@ -20,12 +20,12 @@ import numpy as np
 from sqlalchemy import func, select
 
 from cityos.assistant import evalset, generate, store
+from cityos.assistant.classifier import KnnClassifier
 from cityos.assistant.descriptions import DESCRIPTIONS
 from cityos.assistant.model import (
     DUP_HOURS,
     MAX_CHARS,
     Example,
-    KnnClassifier,
     SpaceTimeIndex,
     TfidfEncoder,
     duplicate_score,
@@ -74,7 +74,7 @@ def build_classifier(categories: dict[str, Category], corrections: list[dict[str
                      model: str | None = None, train: list[dict[str, Any]] | None = None,
                      tuning: Tuning | None = None) -> KnnClassifier:
     """Examples: the subclass descriptions, the shipped labelled texts (train and dev; never test)
-    unless `train` is given, and the operators' corrections."""
+    unless `train` is given, and the operators' corrections. Deterministic: no random state."""
     t = tuning or current_tuning()
     examples = [Example(category_text(c), code, t.category_weight, "category") for code, c in sorted(categories.items())]
     rows = evalset.load(("train", "dev")) if train is None else train
@@ -86,7 +86,8 @@ def build_classifier(categories: dict[str, Category], corrections: list[dict[str
     enc = make_encoder(model or model_name())
     if isinstance(enc, TfidfEncoder):
         enc.max_n, enc.class_spread = t.max_n, t.class_spread
-    return KnnClassifier(enc, blend=t.blend).fit(examples)
+    return KnnClassifier(enc, temperature=t.temperature, blend=t.blend, ridge=t.ridge, lam=t.lam,
+                         hierarchy=t.hierarchy).fit(examples)
 
 
 class AssistantService:

