@@ -193,7 +193,7 @@ def wrk_load(base: str, keys: list[str], clients: int, seconds: float, threads: 
     """Closed loop with wrk (C): `clients` keep-alive connections each with one request in flight;
     a 3 s warm-up run, then the measured one (with py-spy sampling the server if asked)."""
     lua = (WRK_LUA.replace("{KEYS}", "{" + ", ".join(f'"{k}"' for k in keys) + "}")
-           .replace("{NAMES}", "{" + ", ".join(json.dumps(n) for n in NAMES) + "}")
+           .replace("{NAMES}", "{" + ", ".join(json.dumps(n, ensure_ascii=False) for n in NAMES) + "}")
            .replace("{IDEM}", "true" if idem else "false"))
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False, encoding="utf-8") as f:
         f.write(lua)
