@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from cityos.core.bulk import insert_rows
 from cityos.core.db import JSONType, UTCDateTime, metadata
 from cityos.core.store import BigId
 from cityos.data.store import licences
@@ -192,12 +193,11 @@ def next_submission_ids(conn: Connection, n: int) -> list[int]:
 
 def insert_submissions(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Submissions with their ids and numbers, all of one shape, in one statement."""
-    if rows:
-        conn.execute(insert(submissions), rows)
+    insert_rows(conn, submissions, rows)
 
 
 def insert_matters(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    conn.execute(insert(matters), rows)
+    insert_rows(conn, matters, rows)
 
 
 def submission_by_number(conn: Connection, number: str, *, for_update: bool = False) -> dict[str, Any] | None:
@@ -242,8 +242,7 @@ def submissions_of(conn: Connection, user: str, limit: int = 50) -> list[dict[st
 
 
 def add_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(insert(events), rows)
+    insert_rows(conn, events, rows)
 
 
 def events_of(conn: Connection, sid: int) -> list[dict[str, Any]]:
