@@ -29,7 +29,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from cityos.core.bulk import insert_rows
 from cityos.core.db import JSONType, UTCDateTime, metadata, signal, upsert_insert
 from cityos.core.store import BigId
 from cityos.governance.model import CATEGORY_COLUMNS, Category, Stats
@@ -293,8 +292,9 @@ def add_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Rows of one shape in one statement (on PostgreSQL one text whatever the number of rows)."""
-    insert_rows(conn, table, rows)
+    """Rows of one shape in one executemany call (psycopg pipelines it; one compiled statement)."""
+    if rows:
+        conn.execute(insert(table), rows)
 
 
 def events_of(conn: Connection, case_id: int) -> list[dict[str, Any]]:

@@ -25,7 +25,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from cityos.core.bulk import insert_rows
 from cityos.core.db import JSONType, UTCDateTime, metadata
 from cityos.core.store import BigId
 from cityos.data.store import licences
@@ -193,11 +192,12 @@ def next_submission_ids(conn: Connection, n: int) -> list[int]:
 
 def insert_submissions(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Submissions with their ids and numbers, all of one shape, in one statement."""
-    insert_rows(conn, submissions, rows)
+    if rows:
+        conn.execute(insert(submissions), rows)
 
 
 def insert_matters(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    insert_rows(conn, matters, rows)
+    conn.execute(insert(matters), rows)
 
 
 def submission_by_number(conn: Connection, number: str, *, for_update: bool = False) -> dict[str, Any] | None:
@@ -242,7 +242,8 @@ def submissions_of(conn: Connection, user: str, limit: int = 50) -> list[dict[st
 
 
 def add_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    insert_rows(conn, events, rows)
+    if rows:
+        conn.execute(insert(events), rows)
 
 
 def events_of(conn: Connection, sid: int) -> list[dict[str, Any]]:
