@@ -40,9 +40,11 @@ def _context_apps() -> None:
     from cityos.assistant.cli import assistant_app
     from cityos.dashboard.cli import dashboard_app
     from cityos.data.cli import data_app
+    from cityos.data.rail.cli import rail_app
     from cityos.scenarios.cli import scenario_app
 
     app.add_typer(data_app, name="data")
+    app.add_typer(rail_app, name="rail")
     app.add_typer(dashboard_app, name="dashboard")
     app.add_typer(assistant_app, name="assistant")
     app.add_typer(scenario_app, name="scenario")

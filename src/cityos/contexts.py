@@ -19,6 +19,7 @@ CONTEXTS: tuple[str, ...] = (
     "grassroots",
     "perception",
     "data",
+    "data.rail",
     "ledger",
     "scenarios",
     "assistant",

@@ -105,7 +105,12 @@ def test_newborn_one_form_fans_out_flows_licences_and_corrects_one_part(seeded: 
     cert = out["outputs"]["birth_medical_certificate"]
     with p.db.read() as conn:
         lic = conn.execute(select(licences).where(licences.c.licence_no == cert)).mappings().one()
+        from cityos.data.rail import store as rail_store  # the e-licence reaches the data rail's change log
+
+        logged = [c for c in rail_store.changes(conn, "licences", rail_store.head(conn, "licences") - 50, 50)
+                  if c.key == cert]
     assert lic["licence_type"] == "birth_medical_certificate" and lic["status"] == "valid"
+    assert [(c.op, c.data["licence_type"]) for c in logged] == [("I", "birth_medical_certificate")]
     with pytest.raises(Conflict):
         p.bus.handle(h.ActOnMatter(health, bc_id, "complete"))
 

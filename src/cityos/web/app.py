@@ -166,4 +166,18 @@ def _health(app: FastAPI, platform: Platform) -> None:
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)
     def metrics() -> Response:
+        from cityos.contexts import modules
+
+        # Contexts whose figures live in the database set their gauges now (`refresh(platform)` in their
+        # `metrics` module), so every process answers with the same values.
+        for module in modules("metrics"):
+            refresh = getattr(module, "refresh", None)
+            if refresh is not None:
+                try:
+                    refresh(platform)
+                except Exception:  # a failing figure must not take the others down
+                    from cityos.core.logging import get_logger
+
+                    get_logger("cityos.metrics").warning("metrics.refresh_failed", module=module.__name__,
+                                                         exc_info=True)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
