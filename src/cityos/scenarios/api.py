@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from cityos.identity.model import Actor
@@ -89,10 +90,14 @@ def prefill(request: Request, code: str, consent: bool = False,
 
 @router.post("/scenarios/{code}/submissions", status_code=201,
              summary="Apply once: one form, fanned out to every matter's department")
-def submit(request: Request, code: str, body: SubmissionIn, idempotency_key: str | None = Header(None),
-           actor: Actor = Depends(current_actor)) -> dict[str, Any]:
-    return get_platform(request).bus.handle(h.Submit(
-        actor, code, body.form, body.materials, body.consent, body.grid_code, idempotency_key))
+async def submit(request: Request, code: str, body: SubmissionIn,
+                 idempotency_key: str | None = Header(None)) -> JSONResponse:
+    def run() -> Any:
+        actor = current_actor(request)  # the credential read and the submission in one worker-thread hop
+        return get_platform(request).bus.handle(h.Submit(
+            actor, code, body.form, body.materials, body.consent, body.grid_code, idempotency_key))
+
+    return JSONResponse(await run_in_threadpool(run), status_code=201)
 
 
 @router.get("/submissions", summary="My one-thing submissions")
@@ -178,8 +183,6 @@ def export(request: Request, format: str = "xlsx", kind: str | None = None,
 @router.post("/programme/lists/import", summary="Load list items from xlsx or csv: every row or none")
 async def import_lists(request: Request, file: UploadFile = File(...),
                        actor: Actor = Depends(current_actor)) -> dict[str, Any]:
-    from starlette.concurrency import run_in_threadpool
-
     data = await file.read()
     return await run_in_threadpool(ph.import_lists, get_platform(request), actor, data, file.filename or "")
 

@@ -4,7 +4,6 @@ at each department, correct a rejected part, and the overdue sweep of matters.""
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,6 @@ import yaml
 from sqlalchemy import select
 
 from cityos.bootstrap import wiring
-from cityos.core import idempotency
 from cityos.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from cityos.core.outbox import emit
 from cityos.data import model as data_model
@@ -163,101 +161,20 @@ def prefill_values(sc: model.Scenario, rows: dict[str, dict[str, Any]]) -> dict[
     return values
 
 
-@dataclass(frozen=True)
-class Submit:
-    actor: Actor
-    scenario: str
-    form: dict[str, Any]
-    materials: dict[str, Any] = field(default_factory=dict)
-    consent: bool = False
-    grid_code: str | None = None
-    idempotency_key: str | None = None
-
-
-def submit(p: Platform, cmd: Submit) -> dict[str, Any]:
-    """Validate once and whole, then one child per matter; the ready ones go to their queues now."""
-    key = idempotency.check_key(cmd.idempotency_key)
-    body_hash = idempotency.request_hash({"s": cmd.scenario, "f": cmd.form, "m": cmd.materials, "c": cmd.consent,
-                                          "g": cmd.grid_code})
-    now = p.clock.now()
-    with p.db.begin() as conn:
-        user = _applicant_user(conn, cmd.actor)
-        if key and (seen := idempotency.lookup(conn, f"scenario:{cmd.actor.username}", key, body_hash)) is not None:
-            return dict(seen[1])
-        sc = load_scenario(p, conn, cmd.scenario)
-        if sc.prefills and not cmd.consent:
-            raise ValidationError("this scenario reads your records in the base databases; consent is needed",
-                                  field="consent")
-        datasets = {pf.dataset for pf in sc.prefills} if cmd.consent else set()
-        rows = store.applicant_rows(conn, user["id_number"], {"population", *datasets}) if user.get("id_number") else {}
-        if cmd.consent:
-            model.check_grants(sc, store.grants_of(conn, sc.code))
-        form = model.check_form(sc, {**prefill_values(sc, rows), **cmd.form} if cmd.consent else cmd.form)
-        materials = model.check_materials(sc, cmd.materials)
-        grid = cmd.grid_code or rows.get("population", {}).get("grid_code")
-        if not grid:
-            raise ValidationError("your residence is not in the population database; give grid_code", field="grid_code")
-        if grid not in p.geo.index().parent or len(grid) != 15:
-            raise ValidationError(f"grid {grid} does not exist", field="grid_code")
-        district = grid[:6]
-        sid = store.insert_submission(conn, {
-            "number": uuid.uuid4().hex[:24], "scenario_code": sc.code, "version": sc.version,
-            "applicant_user": cmd.actor.username, "applicant_id": user.get("id_number") or "",
-            "applicant_name": user.get("display_name") or cmd.actor.username, "grid_code": grid,
-            "district_code": district, "form": form, "consent": cmd.consent, "state": "in_progress",
-            "created_at": now, "updated_at": now})
-        number = f"YJS{now:%Y%m%d}{sid:08d}"
-        store.set_number(conn, sid, number)
-        # Nothing is complete yet, so the matters that need nothing are queued as they are written
-        # (the same rule _advance applies later, without reading back what was just inserted).
-        ready = model.ready_to_queue(sc, {m.code: model.Child(m.code, "waiting") for m in sc.matters})
-        children, notices = [], []
-        evs = [{"submission_id": sid, "matter_code": None, "action": "submit", "actor": cmd.actor.username,
-                "at": now, "note": None}]
-        for m in sc.matters:
-            division = district if m.level == "district" else district[:2] + "0000"
-            unit = f"D-{division}-{m.department}"
-            queued = m.code in ready
-            children.append({"submission_id": sid, "matter_code": m.code, "division_code": division,
-                             "department_unit": unit, "state": "queued" if queued else "waiting",
-                             "materials": materials.get(m.code, {}), "inputs": {}, "outputs": {}, "attempt": 1,
-                             "reason": None, "deadline": now + timedelta(days=m.time_limit_days) if queued else None,
-                             "overdue": False, "queued_at": now if queued else None, "handled_by": None,
-                             "updated_at": now})
-            if queued:
-                notices.append(_queue_notice(number, m, unit, now))
-                evs.append({"submission_id": sid, "matter_code": m.code, "action": "queue",
-                            "actor": cmd.actor.username, "at": now, "note": unit})
-        store.insert_matters(conn, children)
-        store.add_events(conn, evs)
-        gov_store.notify(conn, notices)
-        emit(conn, "scenarios.queued", {"number": number, "matters": ready}, now)
-        audit.record(conn, cmd.actor, "scenario.submit", "scenario_submission", number, now, node=grid,
-                     details={"scenario": sc.code, "version": sc.version})
-        result = {"number": number, "scenario": sc.code, "version": sc.version, "state": "in_progress",
-                  "queued": ready, "matters": [m.code for m in sc.matters]}
-        if key:
-            idempotency.remember(conn, f"scenario:{cmd.actor.username}", key, body_hash, 201, result, now)
-    return result
-
-
-def _queue_notice(number: str, m: model.Matter, unit: str, now: Any) -> dict[str, Any]:
-    return {"recipient_unit": unit, "recipient_user": None, "kind": "scenario.matter",
-            "title": f"一件事待办 {number} {m.name_zh}", "body": f"{m.name_en}: a new application", "case_id": None,
-            "created_at": now}
-
-
 def _children(conn: Connection, sid: int) -> tuple[list[dict[str, Any]], dict[str, model.Child]]:
     rows = store.matters_of(conn, sid)
     return rows, {r["matter_code"]: model.Child(r["matter_code"], r["state"], dict(r["outputs"] or {})) for r in rows}
 
 
-def _advance(p: Platform, conn: Connection, sc: model.Scenario, sid: int, actor: str) -> list[str]:
-    """Queue every matter whose inputs are now complete; settle the submission's state."""
+def _advance(p: Platform, conn: Connection, sc: model.Scenario, sub: dict[str, Any], actor: str
+             ) -> tuple[list[str], str]:
+    """Queue every matter whose inputs are now complete; settle the submission's state. `sub` is the
+    submission as the caller read it (locked) in this transaction; returns the queued matters and
+    the submission's state."""
     now = p.clock.now()
+    sid = sub["id"]
     rows, children = _children(conn, sid)
     by_code = {r["matter_code"]: r for r in rows}
-    sub = store.submission_by_id(conn, sid)
     ready = model.ready_to_queue(sc, children)
     notices, evs = [], []
     for code in ready:
@@ -266,7 +183,7 @@ def _advance(p: Platform, conn: Connection, sc: model.Scenario, sid: int, actor:
         if store.update_matter(conn, r["id"], "waiting", {"state": "queued", "inputs": model.inputs_for(sc, code, children),
                                                          "deadline": deadline, "queued_at": now, "updated_at": now}):
             children[code].state = "queued"
-            notices.append(_queue_notice(sub["number"], m, r["department_unit"], now))
+            notices.append(queue_notice(sub["number"], m, r["department_unit"], now))
             evs.append({"submission_id": sid, "matter_code": code, "action": "queue", "actor": actor, "at": now,
                         "note": r["department_unit"]})
     gov_store.notify(conn, notices)
@@ -283,7 +200,7 @@ def _advance(p: Platform, conn: Connection, sc: model.Scenario, sid: int, actor:
             emit(conn, "scenarios.completed", {"number": sub["number"], "scenario": sc.code}, now)
     if ready:
         emit(conn, "scenarios.queued", {"number": sub["number"], "matters": ready}, now)
-    return ready
+    return ready, state
 
 
 # --- departments work their matters ---------------------------------------------------------------
@@ -348,10 +265,9 @@ def act_on_matter(p: Platform, cmd: ActOnMatter) -> dict[str, Any]:
                                      "kind": "scenario.rejected", "title": f"一件事需补正 {sub['number']}",
                                      "body": f"{sc.matter(row['matter_code']).name_en}: {reason}", "case_id": None,
                                      "created_at": now}])
-        queued = _advance(p, conn, sc, sub["id"], cmd.actor.username)
+        queued, state = _advance(p, conn, sc, sub, cmd.actor.username)
         audit.record(conn, cmd.actor, f"scenario.matter.{cmd.action}", "scenario_matter", str(row["id"]), now,
                      node=row["division_code"], details={"submission": sub["number"], "matter": row["matter_code"]})
-        state = store.submission_by_id(conn, sub["id"])["state"]
     return {"matter_id": row["id"], "state": to, "outputs": values.get("outputs", {}), "queued": queued,
             "submission_state": state}
 
@@ -415,7 +331,7 @@ def correct(p: Platform, cmd: Correct) -> dict[str, Any]:
                                                           "overdue": False, "deadline": None})
         store.add_events(conn, [{"submission_id": sub["id"], "matter_code": m.code, "action": "correct",
                                  "actor": cmd.actor.username, "at": now, "note": None}])
-        queued = _advance(p, conn, sc, sub["id"], cmd.actor.username)
+        queued, _state = _advance(p, conn, sc, sub, cmd.actor.username)
         audit.record(conn, cmd.actor, "scenario.correct", "scenario_submission", sub["number"], now,
                      details={"matter": m.code})
     return {"number": sub["number"], "matter": m.code, "queued": queued}
@@ -533,3 +449,4 @@ def licence_for(p: Platform, actor: Actor, licence_no: str) -> dict[str, Any]:
 
 
 from cityos.scenarios import programme_handlers  # noqa: E402, F401  (the plan: runways, businesses, lists)
+from cityos.scenarios.intake import Submit, queue_notice, submit  # noqa: E402  (submissions: group commit)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -176,8 +177,23 @@ def insert_submission(conn: Connection, values: dict[str, Any]) -> int:
     return int(sid)
 
 
-def set_number(conn: Connection, sid: int, number: str) -> None:
-    conn.execute(update(submissions).where(submissions.c.id == sid).values(number=number))
+def next_submission_ids(conn: Connection, n: int) -> list[int]:
+    """`n` submission ids taken before inserting, so the readable number is written with the row.
+
+    PostgreSQL: the column's sequence (no lock held, unlike a counter row every submitter would
+    update); SQLite: the writer holds the database's only write lock, so max+1 cannot be taken twice."""
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(text("SELECT nextval(pg_get_serial_sequence('scenario_submissions', 'id')) "
+                                 "FROM generate_series(1, :n)"), {"n": n})
+        return sorted(int(r[0]) for r in rows)
+    first = int(conn.execute(select(func.coalesce(func.max(submissions.c.id), 0) + 1)).scalar_one())
+    return list(range(first, first + n))
+
+
+def insert_submissions(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Submissions with their ids and numbers, all of one shape, in one statement."""
+    if rows:
+        conn.execute(insert(submissions), rows)
 
 
 def insert_matters(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -488,17 +504,36 @@ PERSON_KEYS = {"population": "id_number", "legal_entities": "legal_rep_id", "lic
 
 
 def applicant_rows(conn: Connection, id_number: str, datasets: set[str]) -> dict[str, dict[str, Any]]:
-    """The applicant's newest row in each dataset asked for (for pre-fill)."""
+    """The applicant's row in each dataset asked for (for pre-fill)."""
+    out: dict[str, dict[str, Any]] = {}
+    for ds in sorted(datasets):
+        row = applicants_rows(conn, ds, [id_number]).get(id_number)
+        if row is not None:
+            out[ds] = row
+    return out
+
+
+def applicants_rows(conn: Connection, dataset: str, id_numbers: list[str]) -> dict[str, dict[str, Any]]:
+    """ID number -> that person's row of one base dataset, for several applicants in one query (the
+    first row by primary key where a person has several); empty for a dataset naming nobody."""
     from cityos.data.model import BASE_DATASETS
     from cityos.data.store import DATASTORE_TABLES
 
+    key = PERSON_KEYS.get(dataset)
+    if key is None or dataset not in BASE_DATASETS or not id_numbers:
+        return {}
+    table = DATASTORE_TABLES[BASE_DATASETS[dataset].table]
+    q = select(table).where(table.c[key].in_(id_numbers)).order_by(*table.primary_key.columns)
     out: dict[str, dict[str, Any]] = {}
-    for ds in sorted(datasets):
-        key = PERSON_KEYS.get(ds)
-        if key is None or ds not in BASE_DATASETS:
-            continue
-        table = DATASTORE_TABLES[BASE_DATASETS[ds].table]
-        row = conn.execute(select(table).where(table.c[key] == id_number).limit(1)).mappings().first()
-        if row is not None:
-            out[ds] = dict(row)
+    for row in conn.execute(q).mappings():
+        out.setdefault(row[key], dict(row))
     return out
+
+
+def applicants(conn: Connection, usernames: list[str]) -> dict[str, dict[str, Any]]:
+    """Username -> ID number and display name of the users among `usernames` (one query)."""
+    from cityos.identity.store import users
+
+    rows = conn.execute(select(users.c.username, users.c.id_number, users.c.display_name)
+                        .where(users.c.username.in_(usernames)))
+    return {r.username: {"id_number": r.id_number, "display_name": r.display_name} for r in rows}
