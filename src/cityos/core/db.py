@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, insert, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -116,6 +116,78 @@ def make_engine(url: str, *, pool_size: int = 10, busy_timeout_s: float = 30.0) 
     # the server parses and plans one statement per batch of rows.
     engine.dialect.use_insertmanyvalues_wo_returning = True
     return engine
+
+
+# PostgreSQL array types for `insert_rows`, by the SQL type's class name. Strings go as text[] (not
+# varchar(n)[]: an explicit cast to varchar(n) would cut a too-long value where the INSERT's own
+# assignment refuses it).
+_PG_ARRAY = {"String": "text", "Text": "text", "Unicode": "text", "UnicodeText": "text", "BigInteger": "bigint",
+             "Integer": "bigint", "SmallInteger": "bigint", "Boolean": "boolean", "Float": "float8",
+             "Double": "float8", "JSON": "jsonb", "JSONB": "jsonb", "DateTime": "timestamptz"}
+_UNNEST_SQL: dict[tuple[str, tuple[str, ...], str], tuple[str, list[Callable[[Any], Any]]] | None] = {}
+
+
+def _unnest_plan(table: Any, cols: tuple[str, ...], suffix: str) -> tuple[str, list[Callable[[Any], Any]]] | None:
+    """The INSERT … SELECT FROM unnest(…) statement for these columns and each column's value
+    converter; None when a column's type or a missing column's default is not covered."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    missing = [c for c in table.columns if c.name not in cols]
+    for c in missing:
+        if c.default is not None and not c.default.is_scalar:
+            return None  # a computed default: SQLAlchemy's own INSERT applies it
+    names, arrays, convert = [], [], []
+    for name in cols + tuple(c.name for c in missing if c.default is not None):
+        typ = table.columns[name].type
+        impl = typ.impl if isinstance(typ, TypeDecorator) else typ
+        variants = getattr(impl, "_variant_mapping", None)
+        if variants and "postgresql" in variants:
+            impl = variants["postgresql"]
+        base = _PG_ARRAY.get(type(impl).__name__)
+        if base is None:
+            return None
+        if isinstance(typ, TypeDecorator):
+            convert.append(lambda v, t=typ: t.process_bind_param(v, dialect))
+        elif base == "jsonb":
+            # JSON's None is the JSON null, as SQLAlchemy's JSON type writes it (none_as_null=False).
+            convert.append(_json_dumps)
+        else:
+            convert.append(lambda v: v)
+        names.append(name)
+        arrays.append(f"%b::{base}[]")  # binary: no quoting or escaping of each element
+    sql = (f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({', '.join(arrays)})"
+           + (f" {suffix}" if suffix else ""))
+    return sql, convert
+
+
+def insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]], *, on_conflict: str = "") -> None:
+    """Insert rows of one shape (the same keys) in one statement.
+
+    On PostgreSQL as `INSERT … SELECT * FROM unnest(%s::type[], …)`: one array parameter per
+    column, so the statement's text is the same whatever the number of rows — psycopg parses it
+    once and the server plans it once (prepared), where a multi-row VALUES list is a new
+    statement, parsed by psycopg placeholder by placeholder, for every row count. Elsewhere
+    SQLAlchemy's executemany. `on_conflict` (PostgreSQL SQL text) is appended to the INSERT;
+    SQLite callers give their own statement."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    cols = tuple(rows[0])
+    key = (table.name, cols, on_conflict)
+    if key not in _UNNEST_SQL:
+        _UNNEST_SQL[key] = _unnest_plan(table, cols, on_conflict)
+    plan = _UNNEST_SQL[key]
+    if plan is None:
+        conn.execute(insert(table), rows)
+        return
+    sql, convert = plan
+    defaults = [c.default.arg for c in table.columns if c.name not in cols and c.default is not None]
+    columns = [[fn(r[c]) for r in rows] for c, fn in zip(cols, convert, strict=False)]
+    columns += [[d] * len(rows) for d in defaults]
+    conn.exec_driver_sql(sql, tuple(columns))
 
 
 SIGNALS = "cityos_signals"  # key in a connection's info: the channels its open transaction signals
