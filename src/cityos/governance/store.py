@@ -437,6 +437,10 @@ def flag_overdue(conn: Connection, now: datetime, limit: int = 50_000) -> int:
             deltas[(str(node), str(cls), str(state), False, bool(emergency))] = -int(n)
             deltas[(str(node), str(cls), str(state), True, bool(emergency))] = int(n)
     add_count_deltas(conn, deltas)
+    if flagged:
+        # The handlers' notices were written here, not through `notify`: wake the live inbox
+        # streams on commit all the same (else they would wait for their slow poll).
+        signal(conn, "notifications")
     return flagged
 
 
