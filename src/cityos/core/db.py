@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -124,6 +125,20 @@ def make_engine(url: str, *, pool_size: int = 10, busy_timeout_s: float = 30.0) 
 _PG_ARRAY = {"String": "text", "Text": "text", "Unicode": "text", "UnicodeText": "text", "BigInteger": "bigint",
              "Integer": "bigint", "SmallInteger": "bigint", "Boolean": "boolean", "Float": "float8",
              "Double": "float8", "JSON": "jsonb", "JSONB": "jsonb", "DateTime": "timestamptz"}
+
+
+def _text(v: Any) -> Any:
+    if v is None or type(v) is str:
+        return v
+    return str.__str__(v) if isinstance(v, str) else str(v)
+
+
+# One Python type per array (psycopg refuses a list of mixed types, e.g. 1 and 1.5, or 3 and "a").
+_ARRAY_ITEM: dict[str, Callable[[Any], Any]] = {
+    "text": _text, "bigint": lambda v: v if v is None or type(v) is int else int(v),
+    "float8": lambda v: v if v is None or type(v) is float else float(v),
+    "boolean": lambda v: v if v is None or type(v) is bool else bool(v), "timestamptz": lambda v: v,
+}
 _UNNEST_SQL: dict[tuple[str, tuple[str, ...], str], tuple[str, list[Callable[[Any], Any]]] | None] = {}
 
 
@@ -137,7 +152,9 @@ def _unnest_plan(table: Any, cols: tuple[str, ...], suffix: str) -> tuple[str, l
     for c in missing:
         if c.default is not None and not c.default.is_scalar:
             return None  # a computed default: SQLAlchemy's own INSERT applies it
-    names, arrays, convert = [], [], []
+    names: list[str] = []
+    arrays: list[str] = []
+    convert: list[Callable[[Any], Any]] = []
     for name in cols + tuple(c.name for c in missing if c.default is not None):
         typ = table.columns[name].type
         impl = typ.impl if isinstance(typ, TypeDecorator) else typ
@@ -148,12 +165,12 @@ def _unnest_plan(table: Any, cols: tuple[str, ...], suffix: str) -> tuple[str, l
         if base is None:
             return None
         if isinstance(typ, TypeDecorator):
-            convert.append(lambda v, t=typ: t.process_bind_param(v, dialect))
+            convert.append(partial(typ.process_bind_param, dialect=dialect))
         elif base == "jsonb":
             # JSON's None is the JSON null, as SQLAlchemy's JSON type writes it (none_as_null=False).
             convert.append(_json_dumps)
         else:
-            convert.append(lambda v: v)
+            convert.append(_ARRAY_ITEM[base])
         names.append(name)
         arrays.append(f"%b::{base}[]")  # binary: no quoting or escaping of each element
     sql = (f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({', '.join(arrays)})"
@@ -176,6 +193,10 @@ def insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]], *, on_
         conn.execute(insert(table), rows)
         return
     cols = tuple(rows[0])
+    shape = rows[0].keys()
+    if any(r.keys() != shape for r in rows):  # not one shape: SQLAlchemy sorts it out (or says why not)
+        conn.execute(insert(table), rows)
+        return
     key = (table.name, cols, on_conflict)
     if key not in _UNNEST_SQL:
         _UNNEST_SQL[key] = _unnest_plan(table, cols, on_conflict)
