@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 
 import pytest
 from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, select, text
@@ -22,7 +22,7 @@ rows_t = Table("ir_rows", scratch, Column("id", Integer, primary_key=True), Colu
                Column("doc", JSONType), Column("at", UTCDateTime))
 
 
-class Colour(str, Enum):
+class Colour(StrEnum):
     RED = "red"
 
 
