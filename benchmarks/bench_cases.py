@@ -170,7 +170,7 @@ def _proc_cpu() -> dict[int, tuple[int, str, int]]:
 
 
 def _cpu_split(before: dict[int, tuple[int, str, int]], after: dict[int, tuple[int, str, int]], server: int,
-               seconds: float) -> dict[str, float]:
+               seconds: float) -> dict[str, Any]:
     """Share of the machine's CPU (all cores = 100 %) over the window: server processes, PostgreSQL,
     the load generator, everything else."""
     tick = os.sysconf("SC_CLK_TCK") * seconds * (os.cpu_count() or 1)
@@ -178,6 +178,7 @@ def _cpu_split(before: dict[int, tuple[int, str, int]], after: dict[int, tuple[i
     for _ in range(4):
         tree |= {pid for pid, (ppid, _n, _t) in after.items() if ppid in tree}
     split = {"server": 0.0, "postgres": 0.0, "load_generator": 0.0, "other": 0.0}
+    others: dict[str, float] = {}
     for pid, (_ppid, name, t) in after.items():
         d = t - before.get(pid, (0, "", 0))[2]
         if d <= 0:
@@ -185,7 +186,12 @@ def _cpu_split(before: dict[int, tuple[int, str, int]], after: dict[int, tuple[i
         key = ("server" if pid in tree else "postgres" if name.startswith("postgres")
                else "load_generator" if name == "wrk" else "other")
         split[key] += d
-    return {k: round(100 * v / tick, 1) for k, v in split.items()}
+        if key == "other":
+            others[name] = others.get(name, 0.0) + d
+    out: dict[str, Any] = {k: round(100 * v / tick, 1) for k, v in split.items()}
+    # Who the "other" share was (another process on the shared machine makes a run not comparable).
+    out["other_top"] = {n: round(100 * v / tick, 1) for n, v in sorted(others.items(), key=lambda x: -x[1])[:4]}
+    return out
 
 
 def bench_intake(env: Env, clients: int, seconds: float, workers: int, keys: int, load: str = "httpx",

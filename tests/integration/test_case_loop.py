@@ -146,7 +146,13 @@ def test_overdue_escalates_once_even_with_two_sweeps(seeded: Platform, client: A
         case = store.get_case(conn, cid)
     assert case is not None and case["owner_level"] == "grid"
     clock.set(case["deadline"] + timedelta(minutes=1))
+    woken: list[int] = []
+    stop = seeded.db.on_commit("notifications", lambda: woken.append(1))
     assert h.sweep_overdue(seeded) == {"overdue": 1, "escalated": 0}
+    assert woken == [1], "the overdue notice wakes the live inbox streams when the sweep commits"
+    assert h.sweep_overdue(seeded) == {"overdue": 0, "escalated": 0}
+    assert woken == [1], "a sweep that flags nothing wakes nobody"
+    stop()
     clock.advance(hours=3)
     first = h.sweep_overdue(seeded)
     second = h.sweep_overdue(seeded)

@@ -12,10 +12,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, insert, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -116,6 +117,98 @@ def make_engine(url: str, *, pool_size: int = 10, busy_timeout_s: float = 30.0) 
     # the server parses and plans one statement per batch of rows.
     engine.dialect.use_insertmanyvalues_wo_returning = True
     return engine
+
+
+# PostgreSQL array types for `insert_rows`, by the SQL type's class name. Strings go as text[] (not
+# varchar(n)[]: an explicit cast to varchar(n) would cut a too-long value where the INSERT's own
+# assignment refuses it).
+_PG_ARRAY = {"String": "text", "Text": "text", "Unicode": "text", "UnicodeText": "text", "BigInteger": "bigint",
+             "Integer": "bigint", "SmallInteger": "bigint", "Boolean": "boolean", "Float": "float8",
+             "Double": "float8", "JSON": "jsonb", "JSONB": "jsonb", "DateTime": "timestamptz"}
+
+
+def _text(v: Any) -> Any:
+    if v is None or type(v) is str:
+        return v
+    return str.__str__(v) if isinstance(v, str) else str(v)
+
+
+# One Python type per array (psycopg refuses a list of mixed types, e.g. 1 and 1.5, or 3 and "a").
+_ARRAY_ITEM: dict[str, Callable[[Any], Any]] = {
+    "text": _text, "bigint": lambda v: v if v is None or type(v) is int else int(v),
+    "float8": lambda v: v if v is None or type(v) is float else float(v),
+    "boolean": lambda v: v if v is None or type(v) is bool else bool(v), "timestamptz": lambda v: v,
+}
+_UNNEST_SQL: dict[tuple[str, tuple[str, ...], str], tuple[str, list[Callable[[Any], Any]]] | None] = {}
+
+
+def _unnest_plan(table: Any, cols: tuple[str, ...], suffix: str) -> tuple[str, list[Callable[[Any], Any]]] | None:
+    """The INSERT … SELECT FROM unnest(…) statement for these columns and each column's value
+    converter; None when a column's type or a missing column's default is not covered."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    missing = [c for c in table.columns if c.name not in cols]
+    for c in missing:
+        if c.default is not None and not c.default.is_scalar:
+            return None  # a computed default: SQLAlchemy's own INSERT applies it
+    names: list[str] = []
+    arrays: list[str] = []
+    convert: list[Callable[[Any], Any]] = []
+    for name in cols + tuple(c.name for c in missing if c.default is not None):
+        typ = table.columns[name].type
+        impl = typ.impl if isinstance(typ, TypeDecorator) else typ
+        variants = getattr(impl, "_variant_mapping", None)
+        if variants and "postgresql" in variants:
+            impl = variants["postgresql"]
+        base = _PG_ARRAY.get(type(impl).__name__)
+        if base is None:
+            return None
+        if isinstance(typ, TypeDecorator):
+            convert.append(partial(typ.process_bind_param, dialect=dialect))
+        elif base == "jsonb":
+            # JSON's None is the JSON null, as SQLAlchemy's JSON type writes it (none_as_null=False).
+            convert.append(_json_dumps)
+        else:
+            convert.append(_ARRAY_ITEM[base])
+        names.append(name)
+        arrays.append(f"%b::{base}[]")  # binary: no quoting or escaping of each element
+    sql = (f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({', '.join(arrays)})"
+           + (f" {suffix}" if suffix else ""))
+    return sql, convert
+
+
+def insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]], *, on_conflict: str = "") -> None:
+    """Insert rows of one shape (the same keys) in one statement.
+
+    On PostgreSQL as `INSERT … SELECT * FROM unnest(%s::type[], …)`: one array parameter per
+    column, so the statement's text is the same whatever the number of rows — psycopg parses it
+    once and the server plans it once (prepared), where a multi-row VALUES list is a new
+    statement, parsed by psycopg placeholder by placeholder, for every row count. Elsewhere
+    SQLAlchemy's executemany. `on_conflict` (PostgreSQL SQL text) is appended to the INSERT;
+    SQLite callers give their own statement."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    cols = tuple(rows[0])
+    shape = rows[0].keys()
+    if any(r.keys() != shape for r in rows):  # not one shape: SQLAlchemy sorts it out (or says why not)
+        conn.execute(insert(table), rows)
+        return
+    key = (table.name, cols, on_conflict)
+    if key not in _UNNEST_SQL:
+        _UNNEST_SQL[key] = _unnest_plan(table, cols, on_conflict)
+    plan = _UNNEST_SQL[key]
+    if plan is None:
+        conn.execute(insert(table), rows)
+        return
+    sql, convert = plan
+    defaults = [c.default.arg for c in table.columns if c.name not in cols and c.default is not None]
+    columns = [[fn(r[c]) for r in rows] for c, fn in zip(cols, convert, strict=False)]
+    columns += [[d] * len(rows) for d in defaults]
+    conn.exec_driver_sql(sql, tuple(columns))
 
 
 SIGNALS = "cityos_signals"  # key in a connection's info: the channels its open transaction signals

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
+from cityos.core.db import insert_rows
 from cityos.core.errors import Conflict, ValidationError
 from cityos.core.store import idempotency_keys
 
@@ -58,6 +59,6 @@ def lookup_many(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str
 def remember_many(conn: Connection, rows: list[tuple[str, str, str | None, int, Any]], now: datetime) -> None:
     """Store several answers at once: (scope, key, request hash, status code, response) each."""
     if rows:
-        conn.execute(insert(idempotency_keys), [
+        insert_rows(conn, idempotency_keys, [
             {"scope": s, "key": k, "request_hash": h, "status_code": c, "response": r, "created_at": now}
             for s, k, h, c, r in rows])

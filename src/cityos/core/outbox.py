@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from cityos.core.db import Database
+from cityos.core.db import Database, insert_rows
 from cityos.core.store import outbox
 
 
@@ -30,10 +30,8 @@ def emit(conn: Connection, topic: str, payload: dict[str, Any], now: datetime) -
 
 def emit_many(conn: Connection, rows: list[tuple[str, dict[str, Any]]], now: datetime) -> None:
     if rows:
-        conn.execute(
-            insert(outbox),
-            [{"topic": t, "payload": p, "created_at": now, "available_at": now, "attempts": 0} for t, p in rows],
-        )
+        insert_rows(conn, outbox,
+                    [{"topic": t, "payload": p, "created_at": now, "available_at": now, "attempts": 0} for t, p in rows])
 
 
 def claim_batch(db: Database, now: datetime, limit: int = 100) -> list[Event]:

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from cityos.core.db import JSONType, UTCDateTime, metadata, signal, upsert_insert
+from cityos.core.db import JSONType, UTCDateTime, insert_rows, metadata, signal, upsert_insert
 from cityos.core.store import BigId
 from cityos.governance.model import CATEGORY_COLUMNS, Category, Stats
 from cityos.identity.model import Scope
@@ -179,6 +179,7 @@ notifications = Table(
 # for cases whose node is the city itself. `parent` lets a screen read its children's rows.
 OPEN_STATES = ("collected", "filed", "dispatched", "signed", "handling", "reported", "verified", "parked")
 COUNT_KEY = ("node", "cls", "state", "overdue", "emergency")
+_COUNTS_CONFLICT = f"ON CONFLICT ({', '.join(COUNT_KEY)}) DO UPDATE SET n = case_counts.n + excluded.n"
 case_counts = Table(
     "case_counts",
     metadata,
@@ -264,7 +265,7 @@ def insert_case(conn: Connection, values: dict[str, Any]) -> int:
 def insert_cases(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Cases with their ids, all of one shape, in one statement (their open-case counters follow)."""
     if rows:
-        conn.execute(insert(cases), rows)
+        insert_rows(conn, cases, rows)
         count_cases(conn, [(None, r) for r in rows])
 
 
@@ -292,9 +293,8 @@ def add_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Rows of one shape in one executemany call (psycopg pipelines it; one compiled statement)."""
-    if rows:
-        conn.execute(insert(table), rows)
+    """Rows of one shape in one statement (see `core.db.insert_rows`)."""
+    insert_rows(conn, table, rows)
 
 
 def events_of(conn: Connection, case_id: int) -> list[dict[str, Any]]:
@@ -437,6 +437,10 @@ def flag_overdue(conn: Connection, now: datetime, limit: int = 50_000) -> int:
             deltas[(str(node), str(cls), str(state), False, bool(emergency))] = -int(n)
             deltas[(str(node), str(cls), str(state), True, bool(emergency))] = int(n)
     add_count_deltas(conn, deltas)
+    if flagged:
+        # The handlers' notices were written here, not through `notify`: wake the live inbox
+        # streams on commit all the same (else they would wait for their slow poll).
+        signal(conn, "notifications")
     return flagged
 
 
@@ -566,10 +570,14 @@ def _write_counts(conn: Connection, deltas: dict[CountKey, int]) -> None:
     rows = {k: r for k, r in rows.items() if r["n"]}
     if not rows:
         return
-    stmt = upsert_insert(conn, case_counts)
     # Sorted: concurrent writers take the rows' locks in the same order (no deadlock between them).
+    ordered = [rows[k] for k in sorted(rows)]
+    if conn.dialect.name == "postgresql":  # one statement for all rows (unnest keeps their order)
+        insert_rows(conn, case_counts, ordered, on_conflict=_COUNTS_CONFLICT)
+        return
+    stmt = upsert_insert(conn, case_counts)
     conn.execute(stmt.on_conflict_do_update(index_elements=list(COUNT_KEY), set_={"n": case_counts.c.n + stmt.excluded.n}),
-                 [rows[k] for k in sorted(rows)])
+                 ordered)
 
 
 def discard_pending_counts(conn: Connection) -> None:

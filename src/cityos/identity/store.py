@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from cityos.core.db import JSONType, UTCDateTime, metadata
+from cityos.core.db import JSONType, UTCDateTime, insert_rows, metadata
 from cityos.core.store import BigId
 from cityos.identity.model import AuditEntry, Grant, Scope
 
@@ -278,7 +278,7 @@ def end_session(conn: Connection, token_hash: str, now: datetime) -> None:
 
 def append_audit(conn: Connection, entries: list[AuditEntry]) -> None:
     if entries:
-        conn.execute(insert(audit_log), [{
+        insert_rows(conn, audit_log, [{
             "at": e.at, "actor": e.actor, "role": e.role, "node": e.node, "action": e.action,
             "object_type": e.object_type, "object_id": e.object_id, "ip": e.ip, "purpose": e.purpose,
             "details": e.details,
