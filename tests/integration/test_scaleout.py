@@ -24,7 +24,7 @@ pytestmark = [
                        reason="needs the mosquitto broker binary for a private broker"),
 ]
 
-PLAN = Plan(seconds=8, case_rate=6, msg_rate=100, instruction_every_s=2.0, timer_every_s=0.5, timer_devices=6,
+PLAN = Plan(seconds=6, case_rate=6, msg_rate=100, instruction_every_s=2.0, timer_every_s=0.5, timer_devices=6,
             concurrency=8)
 
 
