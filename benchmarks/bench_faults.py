@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import Broker, load, pg_admin, pg_database_from, pg_seeded_template
 from benchmarks.mixload import PASSWORD, City, Deployment, MixedLoad, Plan, check, create_timer_rule, settle
+from benchmarks.mixload import acked as is_acked
 
 LEASE_S = 10  # job and outbox leases of the deployment (default 300 s / 60 s)
 
@@ -116,7 +117,7 @@ def _dt(t: float) -> Any:
 def acked(mix: MixedLoad) -> int:
     """Readings in messages the broker has acknowledged so far (timer spikes included)."""
     pub = mix.pub
-    return 0 if pub is None else sum(n for _t, _b, n, info in list(pub.sent) if info.is_published())
+    return 0 if pub is None else sum(n for _t, _b, n, info in list(pub.sent) if is_acked(info))
 
 
 def held_by(url: str, worker: str) -> int:

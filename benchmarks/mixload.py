@@ -232,6 +232,14 @@ class Ledger:
                 "answers_by_status": dict(sorted(self.statuses.items())), "unanswered": self.unanswered}
 
 
+def acked(info: Any) -> bool:
+    """Whether the broker acknowledged a publish (paho raises for one sent while disconnected)."""
+    try:
+        return bool(info.is_published())
+    except (RuntimeError, ValueError):
+        return False
+
+
 class Publisher:
     """QoS 1 telemetry publisher: a message counts once the broker acknowledged it (PUBACK). One
     whose acknowledgement did not come (the broker restarted meanwhile) is published again at
@@ -262,11 +270,11 @@ class Publisher:
             for topic, body, n, info in pending:
                 with contextlib.suppress(RuntimeError, ValueError):
                     info.wait_for_publish(max(0.1, min(5.0, deadline - time.monotonic())))
-                if not info.is_published():
+                if not acked(info):
                     left.append((topic, body, n, self.c.publish(topic, body, qos=1)))
                     again += 1
             pending = left
-        done = [s for s in self.sent if s[3].is_published() or all(s[0:2] != p[0:2] for p in pending)]
+        done = [s for s in self.sent if acked(s[3]) or all(s[0:2] != p[0:2] for p in pending)]
         return len(done), sum(s[2] for s in done), again
 
     def close(self) -> None:
