@@ -175,3 +175,42 @@ def test_handover_moves_the_duty(seeded: Platform, client: Any) -> None:
     assert [d["username"] for d in on] == ["dispatcher"] and on[0]["handed_over_by"] == "city.operator"
     r = client.post(f"/api/v1/duty/{unit}/handover", json={"to_user": "x"}, headers=op)
     assert r.status_code == 403
+
+
+def test_an_instruction_sent_again_with_its_idempotency_key_is_issued_once(seeded: Platform, client: Any) -> None:
+    """A client that got no answer (the API process died, the database went away) sends the same
+    instruction again with the same key, maybe to another process at the same moment: one
+    instruction, one task and one notice per target (issue 15's fault runs)."""
+    import threading
+
+    from cityos.identity.model import SYSTEM
+
+    district = first(seeded, "district")["code"]
+    op = login(client, "district.operator")
+    body = {"title": "防汛检查", "body": "立即排查", **deadlines(seeded),
+            "targets": {"kind": "children", "node": district, "level": "township"}}
+    r1 = client.post("/api/v1/instructions", json=body, headers={**op, "Idempotency-Key": "ins-1"})
+    r2 = client.post("/api/v1/instructions", json=body, headers={**op, "Idempotency-Key": "ins-1"})
+    assert r1.status_code == r2.status_code == 201 and r1.json() == r2.json()
+    clash = client.post("/api/v1/instructions", json={**body, "title": "别的"}, headers={**op, "Idempotency-Key": "ins-1"})
+    assert clash.status_code == 409 and clash.json()["error"]["field"] == "Idempotency-Key"
+    # The same key at once from two threads (two servers): both get the one instruction.
+    cmd = h.IssueInstruction(SYSTEM, "夜查", "b", body["targets"], clock_deadline(seeded, 2), clock_deadline(seeded, 8),
+                             idempotency_key="ins-2")
+    answers: list[Any] = []
+    threads = [threading.Thread(target=lambda: answers.append(seeded.bus.handle(cmd))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 2 and answers[0] == answers[1]
+    with seeded.db.read() as conn:
+        rows = conn.execute(select(store.instructions.c.id, store.instructions.c.targets)).all()
+        tasks = conn.execute(select(func.count()).select_from(store.instruction_tasks)).scalar_one()
+        notes = conn.execute(select(func.count()).select_from(gstore.notifications).where(
+            gstore.notifications.c.kind == "instruction")).scalar_one()
+    assert len(rows) == 2 and tasks == notes == sum(n for _i, n in rows)
+
+
+def clock_deadline(p: Platform, hours: int) -> Any:
+    return p.clock.now() + timedelta(hours=hours)

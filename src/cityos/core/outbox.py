@@ -3,6 +3,7 @@ that caused them, and relayed to subscribers afterwards (at least once)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +13,10 @@ from sqlalchemy.engine import Connection
 
 from cityos.core.db import Database, insert_rows
 from cityos.core.store import outbox
+
+# How long a relay keeps claimed events before another may take them (CITYOS_OUTBOX_LEASE_S,
+# default 60 s): the delay after which a relay killed mid-batch has its events sent by another.
+LEASE = timedelta(seconds=float(os.environ.get("CITYOS_OUTBOX_LEASE_S") or 60))
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ def claim_batch(db: Database, now: datetime, limit: int = 100) -> list[Event]:
     The claim pushes `available_at` forward by a lease, so a relay that dies leaves
     its events to be retried once the lease ends.
     """
-    lease_until = now + timedelta(seconds=60)
+    lease_until = now + LEASE
     with db.begin() as conn:
         q = (
             select(outbox)

@@ -26,10 +26,13 @@ class InstructionIn(BaseModel):
     complete_deadline: datetime
 
 
-@router.post("/instructions", status_code=201, summary="Issue an instruction to every target at once")
-def issue(request: Request, body: InstructionIn, actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+@router.post("/instructions", status_code=201,
+             summary="Issue an instruction to every target at once (Idempotency-Key honoured)")
+def issue(request: Request, body: InstructionIn, actor: Actor = Depends(current_actor),
+          idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
     return get_platform(request).bus.handle(h.IssueInstruction(actor, body.title, body.body, body.targets,
-                                                               body.sign_deadline, body.complete_deadline, body.urgency))
+                                                               body.sign_deadline, body.complete_deadline, body.urgency,
+                                                               idempotency_key=idempotency_key))
 
 
 @router.get("/instructions/{iid}", summary="Progress of an instruction: counts by level, the relay tree, laggards")

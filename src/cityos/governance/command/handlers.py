@@ -10,8 +10,10 @@ import numpy as np
 import shapely
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from cityos.bootstrap import wiring
+from cityos.core import idempotency
 from cityos.core.errors import Forbidden, NotFound, ValidationError
 from cityos.core.outbox import emit
 from cityos.geo.model import level_of
@@ -52,6 +54,7 @@ class IssueInstruction:
     complete_deadline: datetime
     urgency: str = "normal"
     relay_of_task: int | None = None
+    idempotency_key: str | None = None
 
 
 def resolve_targets(p: Platform, conn: Connection, rule: TargetRule) -> list[tuple[str, str, str]]:
@@ -103,7 +106,27 @@ def issue_instruction(p: Platform, cmd: IssueInstruction) -> dict[str, Any]:
     now = p.clock.now()
     check_deadlines(now, cmd.sign_deadline, cmd.complete_deadline)
     rule = parse_rule(cmd.targets)
+    key = idempotency.check_key(cmd.idempotency_key)
+    if key is None:
+        return _issue(p, cmd, rule, title, body, now, None)
+    scope = f"instruction:{actor.username}"
+    body_hash = idempotency.request_hash({k: v for k, v in cmd.__dict__.items() if k not in ("actor", "idempotency_key")})
+    try:
+        return _issue(p, cmd, rule, title, body, now, (scope, key, body_hash))
+    except IntegrityError:
+        # The same key sent twice at once (a client retrying on another server): the other
+        # request committed first; written again, this one finds its answer.
+        return _issue(p, cmd, rule, title, body, now, (scope, key, body_hash))
+
+
+def _issue(p: Platform, cmd: IssueInstruction, rule: TargetRule, title: str | None, body: str | None,
+           now: datetime, keyed: tuple[str, str, str] | None) -> dict[str, Any]:
+    actor = cmd.actor
     with p.db.begin() as conn:
+        if keyed is not None:
+            seen = idempotency.lookup(conn, *keyed)
+            if seen is not None:
+                return dict(seen[1])
         parent = None
         if cmd.relay_of_task is not None:
             parent = store.get_task(conn, cmd.relay_of_task, lock=True)
@@ -139,7 +162,10 @@ def issue_instruction(p: Platform, cmd: IssueInstruction) -> dict[str, Any]:
                               "body": (body or "")[:500], "case_id": None, "created_at": now} for u, _, _ in targets])
         emit(conn, "instruction.issued", {"instruction_id": iid, "root_id": root, "targets": len(targets)}, now)
         audit.record(conn, actor, "instruction.issue", "instruction", iid, now, details={"targets": len(targets)})
-    return {"id": iid, "root_id": root, "targets": len(targets)}
+        result = {"id": iid, "root_id": root, "targets": len(targets)}
+        if keyed is not None:
+            idempotency.remember(conn, *keyed, 201, result, now)
+    return result
 
 
 @dataclass(frozen=True)
