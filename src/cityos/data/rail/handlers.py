@@ -12,6 +12,7 @@ from cityos.bootstrap import Platform, wiring
 from cityos.core.errors import CityOSError, Forbidden, NotFound
 from cityos.data.rail import model
 from cityos.data.rail import store as rs
+from cityos.data.services.handlers import city_node
 from cityos.identity import audit
 from cityos.identity.model import Actor
 
@@ -59,12 +60,14 @@ def apply(p: Platform, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
 def decide(p: Platform, actor: Actor, sub_id: int, action: str, body: dict[str, Any]) -> dict[str, Any]:
     """approve (optionally lowering the level to masked), reject, suspend, resume, revoke."""
     now = p.clock.now()
+    city = city_node(p)
     with p.db.begin() as conn:
         sub = rs.subscription(conn, sub_id)
         if sub is None:
             raise NotFound(f"no rail subscription {sub_id}", field="id")
         feed = feed_of(sub["dataset"])
-        actor.require("rail.approve")
+        # The base databases are the city's: a data officer of a district holds no say over them.
+        actor.require("rail.approve", city)
         if not model.may_approve(actor, feed):
             raise Forbidden(f"only a data officer of {feed.owner} decides on {feed.name}", field="role")
         status = model.transition(sub["status"], action)

@@ -111,8 +111,9 @@ async def validate_interfaces(request: Request) -> dict[str, Any]:
 @router.post("/api/v1/ds/interfaces", tags=[TAG], status_code=201,
              summary="Publish definitions (YAML or JSON body; each a new immutable version)")
 async def publish_interfaces(request: Request, actor: Actor = Depends(current_actor)) -> JSONResponse:
-    docs = await _documents(request)
     p = get_platform(request)
+    actor.require("ds.publish", handlers.city_node(p))  # who may publish, before the body is read
+    docs = await _documents(request)
     out = await run_in_threadpool(p.bus.handle, handlers.Publish(actor, docs))
     return JSONResponse({"published": out}, status_code=201)
 
