@@ -457,7 +457,21 @@ class MixedLoad:
         th = threading.Thread(target=self.telemetry, args=(pub, t0), daemon=True)
         th.start()
         try:
-            asyncio.run(self.http_load(t0))
+            # In a thread of its own: a caller (pytest with an event loop already running) may
+            # hold a loop in this thread, and asyncio.run refuses to nest.
+            failed: list[BaseException] = []
+
+            def run_http() -> None:
+                try:
+                    asyncio.run(self.http_load(t0))
+                except BaseException as e:  # handed to the caller below
+                    failed.append(e)
+
+            runner = threading.Thread(target=run_http)
+            runner.start()
+            runner.join()
+            if failed:
+                raise failed[0]
             th.join()
             msgs, readings, again = pub.settle(timeout=120)
         finally:
