@@ -36,12 +36,17 @@ def test_two_server_processes_answer_on_one_keep_alive_connection(platform: Plat
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
-            for _ in range(150):  # until both processes listen
+            # Until a process listens: on a loaded 2-core machine starting two processes takes
+            # well over 15 s, so wait by a generous deadline and stop early if the server died.
+            deadline = time.monotonic() + 120
+            while True:
+                assert server.poll() is None, "cityos serve exited while starting"
+                assert time.monotonic() < deadline, "cityos serve did not answer /healthz in 120 s"
                 try:
                     if http.get("/healthz").status_code == 200:
                         break
                 except httpx.HTTPError:
-                    time.sleep(0.1)
+                    time.sleep(0.2)
             answers = [http.get("/readyz") for _ in range(20)]
         assert [r.status_code for r in answers] == [200] * 20
         assert answers[-1].json()["status"] == "ready"
